@@ -1,0 +1,44 @@
+//! `trunkgate`: the command-line front of the secure SIP trunking edge.
+//!
+//! This crate only parses arguments and wires the library crates together; every piece of
+//! protocol or certificate logic lives in `crates/*` (see `../shared/DESIGN.md`).
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod pki_cmd;
+mod sip_cmd;
+
+/// trunkgate: a secure SIP trunking edge (SIP over TLS on 5061 + SRTP toward carriers and
+/// cloud contact centres, plain SIP/RTP toward the PBX inside), and the certificate tools voice
+/// engineers need to get trunks up.
+#[derive(Debug, Parser)]
+#[command(name = "trunkgate", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Work with SIP messages offline: parse one and see how trunkgate reads it.
+    Sip(sip_cmd::SipArgs),
+    /// Run a private CA: roots, server/client/device certificates, CSRs, CRLs, rotation.
+    Pki(pki_cmd::PkiArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Sip(args) => sip_cmd::run(args),
+        Command::Pki(args) => pki_cmd::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("trunkgate: error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
