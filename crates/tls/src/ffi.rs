@@ -1,0 +1,101 @@
+//! The crate's only `unsafe` code: OpenSSL calls the `openssl` crate does not wrap (SPEC O2).
+//!
+//! * `SSL_CTX_set_msg_callback`: sees every handshake message and alert (CertificateRequest,
+//!   type 13, and alerts are what we need to observe).
+//! * `SSL_CTX_set_info_callback`: sees handshake state changes, for the debug log.
+//! * `X509VerifyResult::from_raw` for a few well-known verification error codes, so that the
+//!   alert OpenSSL sends after our own checks fail is the matching one.
+//!
+//! The callbacks do nothing but turn their raw arguments into safe references and hand them to
+//! [`crate::observe`]. They never unwind into C: all work happens in safe code that does not
+//! panic on peer data, and `catch_unwind` guards it anyway.
+#![allow(unsafe_code)]
+
+use std::ffi::{c_int, c_void};
+
+use foreign_types::ForeignTypeRef;
+use openssl::ssl::{SslContextBuilder, SslRef};
+use openssl::x509::X509VerifyResult;
+
+type MsgCallback = unsafe extern "C" fn(
+    write_p: c_int,
+    version: c_int,
+    content_type: c_int,
+    buf: *const c_void,
+    len: usize,
+    ssl: *mut openssl_sys::SSL,
+    arg: *mut c_void,
+);
+
+type InfoCallback = unsafe extern "C" fn(ssl: *const openssl_sys::SSL, kind: c_int, ret: c_int);
+
+extern "C" {
+    fn SSL_CTX_set_msg_callback(ctx: *mut openssl_sys::SSL_CTX, cb: Option<MsgCallback>);
+    fn SSL_CTX_set_info_callback(ctx: *mut openssl_sys::SSL_CTX, cb: Option<InfoCallback>);
+}
+
+unsafe extern "C" fn msg_trampoline(
+    write_p: c_int,
+    _version: c_int,
+    content_type: c_int,
+    buf: *const c_void,
+    len: usize,
+    ssl: *mut openssl_sys::SSL,
+    _arg: *mut c_void,
+) {
+    if ssl.is_null() {
+        return;
+    }
+    // SAFETY: OpenSSL passes the live SSL object of the connection being processed, and `buf`
+    // points at `len` readable bytes for the duration of this call (documented contract of
+    // SSL_CTX_set_msg_callback). We borrow both only for this call.
+    let ssl_ref = unsafe { SslRef::from_ptr(ssl) };
+    let data: &[u8] =
+        if buf.is_null() || len == 0 { &[] } else { unsafe { std::slice::from_raw_parts(buf.cast::<u8>(), len) } };
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        crate::observe::on_message(ssl_ref, write_p != 0, content_type, data)
+    }));
+}
+
+unsafe extern "C" fn info_trampoline(ssl: *const openssl_sys::SSL, kind: c_int, ret: c_int) {
+    if ssl.is_null() {
+        return;
+    }
+    // SAFETY: as above, OpenSSL passes the live SSL object for the duration of the call; we
+    // only read from it.
+    let ssl_ref = unsafe { SslRef::from_ptr(ssl.cast_mut()) };
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| crate::observe::on_info(ssl_ref, kind, ret)));
+}
+
+/// Install the message and info callbacks on a context under construction.
+pub(crate) fn install_callbacks(builder: &mut SslContextBuilder) {
+    // SAFETY: `builder.as_ptr()` is a valid SSL_CTX owned by the builder; the callbacks are
+    // plain `extern "C"` functions with the signatures OpenSSL expects and no captured state.
+    unsafe {
+        SSL_CTX_set_msg_callback(builder.as_ptr(), Some(msg_trampoline));
+        SSL_CTX_set_info_callback(builder.as_ptr(), Some(info_trampoline));
+    }
+}
+
+/// Verification error codes we set after our own checks, so OpenSSL sends the right alert.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum VerifyCode {
+    Revoked,
+    UnableToGetCrl,
+    InvalidPurpose,
+    HostnameMismatch,
+    Application,
+}
+
+pub(crate) fn verify_result(code: VerifyCode) -> X509VerifyResult {
+    let raw = match code {
+        VerifyCode::Revoked => openssl_sys::X509_V_ERR_CERT_REVOKED,
+        VerifyCode::UnableToGetCrl => openssl_sys::X509_V_ERR_UNABLE_TO_GET_CRL,
+        VerifyCode::InvalidPurpose => openssl_sys::X509_V_ERR_INVALID_PURPOSE,
+        VerifyCode::HostnameMismatch => openssl_sys::X509_V_ERR_HOSTNAME_MISMATCH,
+        VerifyCode::Application => return X509VerifyResult::APPLICATION_VERIFICATION,
+    };
+    // SAFETY: every value above is a valid X509_V_ERR_* code, which is what `from_raw` needs
+    // for its methods to be thread safe.
+    unsafe { X509VerifyResult::from_raw(raw) }
+}
