@@ -99,3 +99,15 @@ pub(crate) fn verify_result(code: VerifyCode) -> X509VerifyResult {
     // for its methods to be thread safe.
     unsafe { X509VerifyResult::from_raw(raw) }
 }
+
+/// `SSL_get_negotiated_group`: the NID of the key-exchange group, None for RSA key transport.
+pub(crate) fn negotiated_group_nid(ssl: &SslRef) -> Option<openssl::nid::Nid> {
+    const SSL_CTRL_GET_NEGOTIATED_GROUP: c_int = 134;
+    // SAFETY: `ssl` is a live SSL object; this control only reads the connection's state and
+    // takes no pointer argument.
+    let r = unsafe { openssl_sys::SSL_ctrl(ssl.as_ptr(), SSL_CTRL_GET_NEGOTIATED_GROUP, 0, std::ptr::null_mut()) };
+    if r <= 0 {
+        return None;
+    }
+    c_int::try_from(r).ok().map(openssl::nid::Nid::from_raw)
+}

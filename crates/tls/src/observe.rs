@@ -411,10 +411,13 @@ pub(crate) fn info(ssl: &SslRef, rec: &Recorder, failure: Option<&FailureReason>
             .or_else(|| c.standard_name().map(str::to_string))
             .unwrap_or_else(|| c.name().to_string())
     });
-    let group = match rec.role {
-        Role::Server => ssl.tmp_key().ok().and_then(|k| group_of(&k)),
-        Role::Client => ssl.peer_tmp_key().ok().and_then(|k| group_of(&k)),
-    };
+    let group = crate::ffi::negotiated_group_nid(ssl)
+        .and_then(|nid| nid.short_name().ok())
+        .map(|n| suites::group_by_name(n).map(|g| g.name.to_string()).unwrap_or_else(|| n.to_string()))
+        .or_else(|| match rec.role {
+            Role::Server => ssl.tmp_key().ok().and_then(|k| group_of(&k)),
+            Role::Client => ssl.peer_tmp_key().ok().and_then(|k| group_of(&k)),
+        });
     let version = ssl.version2().map(|_| ssl.version_str().to_string());
     let peer_chain = peer_chain(ssl);
     let state = rec.with(|s| {
