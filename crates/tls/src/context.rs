@@ -112,6 +112,31 @@ fn wrong_curve(profile: &Profile, rec: &Recorder) -> Option<FailureReason> {
     }
 }
 
+/// A reason from the last fatal alert the peer sent, if any.
+pub(crate) fn from_alerts(rec: &Recorder) -> Option<FailureReason> {
+    let (alert, req_received) = rec
+        .with(|s| (s.alerts_received.iter().rev().find(|a| a.level == 2).cloned(), s.cert_request_received))
+        .unwrap_or((None, false));
+    let a = alert?;
+    Some(match a.code {
+        70 => FailureReason::ProtocolVersion { detail: "the peer answered protocol_version".into() },
+        116 => FailureReason::PeerCertRequired,
+        40 if req_received && rec.role == Role::Client => FailureReason::PeerCertRequired,
+        40 | 71 => FailureReason::NoSharedCipher {
+            detail: format!("the peer answered {}: no suite or curve in common", a.name),
+        },
+        _ => FailureReason::PeerAlert { alert: format!("{} ({})", a.name, a.code) },
+    })
+}
+
+/// After a handshake that completed, the first read or write can still fail because the peer
+/// refused us late (TLS 1.3: a server checks the client certificate after the client has
+/// finished). Call this on such a failure to get the reason from the peer's alert.
+pub fn failure_after_handshake(ssl: &SslRef) -> Option<FailureReason> {
+    let rec = observe::recorder(ssl)?;
+    from_alerts(rec)
+}
+
 /// Classify a failed handshake.
 pub(crate) fn classify(err: &openssl::ssl::Error, ssl: &SslRef, rec: &Recorder, profile: &Profile) -> FailureReason {
     if let Some(Some(r)) = rec.with(|s| s.verify_failure.clone()) {
@@ -151,19 +176,8 @@ pub(crate) fn classify(err: &openssl::ssl::Error, ssl: &SslRef, rec: &Recorder, 
             _ => {}
         }
     }
-    let (alert, req_received) = rec
-        .with(|s| (s.alerts_received.iter().rev().find(|a| a.level == 2).cloned(), s.cert_request_received))
-        .unwrap_or((None, false));
-    if let Some(a) = alert {
-        return match a.code {
-            70 => FailureReason::ProtocolVersion { detail: "the peer answered protocol_version".into() },
-            116 => FailureReason::PeerCertRequired,
-            40 if req_received && rec.role == Role::Client => FailureReason::PeerCertRequired,
-            40 | 71 => FailureReason::NoSharedCipher {
-                detail: format!("the peer answered {}: no suite or curve in common", a.name),
-            },
-            _ => FailureReason::PeerAlert { alert: format!("{} ({})", a.name, a.code) },
-        };
+    if let Some(r) = from_alerts(rec) {
+        return r;
     }
     if let Some(io) = err.io_error() {
         return FailureReason::Io { detail: io.to_string() };

@@ -38,7 +38,7 @@ mod verify;
 
 pub use certs::Identity;
 pub use client::{ClientConfig, PeerOptions, TlsClient};
-pub use context::ObserveOptions;
+pub use context::{failure_after_handshake, ObserveOptions};
 pub use error::{FailureReason, HandshakeError, TlsError};
 pub use observe::{Alert, CertSummary, ConnectionInfo, Role, Verification};
 pub use profile::{ClientCertPolicy, PeerName, Profile, RevocationMode, Version};

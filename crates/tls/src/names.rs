@@ -143,6 +143,13 @@ pub fn all_subject_names(cert: &X509Ref) -> Vec<String> {
         }
     }
     out.extend(presented_ips(cert).iter().map(|i| i.to_string()));
+    let mut seen: Vec<String> = Vec::new();
+    out.retain(|n| {
+        let k = n.to_ascii_lowercase();
+        let fresh = !seen.contains(&k);
+        seen.push(k);
+        fresh
+    });
     out
 }
 

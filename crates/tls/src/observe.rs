@@ -177,7 +177,7 @@ impl Recorder {
     }
 }
 
-fn recorder(ssl: &SslRef) -> Option<&Arc<Recorder>> {
+pub(crate) fn recorder(ssl: &SslRef) -> Option<&Arc<Recorder>> {
     ssl.ex_data(index()?)
 }
 

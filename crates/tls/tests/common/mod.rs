@@ -413,11 +413,20 @@ pub fn pair(server: &Arc<TlsServer>, client: &TlsClient, target: &str, opts: &Pe
     s.set_write_timeout(Some(TIMEOUT)).unwrap();
     let c = match client.connect_blocking(target, opts, s) {
         Ok((mut tls, info)) => {
-            tls.write_all(b"x").unwrap();
             let mut b = [0u8; 1];
-            tls.read_exact(&mut b).unwrap();
-            assert_eq!(&b, b"x");
-            Ok(info)
+            match tls.write_all(b"x").and_then(|_| tls.read_exact(&mut b)) {
+                Ok(()) => {
+                    assert_eq!(&b, b"x");
+                    Ok(info)
+                }
+                // TLS 1.3: the server refused us after our Finished.
+                Err(e) => Err(HandshakeError {
+                    peer: target.to_string(),
+                    reason: trunkgate_tls::failure_after_handshake(tls.ssl())
+                        .unwrap_or(trunkgate_tls::FailureReason::Io { detail: e.to_string() }),
+                    info: Box::new(info),
+                }),
+            }
         }
         Err(e) => Err(e),
     };
@@ -486,4 +495,37 @@ pub fn wait_listening(port: u16) {
         std::thread::sleep(Duration::from_millis(25));
     }
     panic!("nothing listens on port {port}");
+}
+
+// ---------------------------------------------------------------- foreign peers
+
+/// A server built directly on the `openssl` crate (a "foreign" peer that may present what our
+/// own server refuses to load: expired or not-yet-valid certificates). Serves one connection.
+pub fn raw_server(chain: Vec<X509>, key: PKey<Private>) -> (u16, JoinHandle<()>) {
+    use openssl::ssl::{SslAcceptor, SslMethod};
+    let mut b = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls()).unwrap();
+    b.set_certificate(&chain[0]).unwrap();
+    for c in chain.iter().skip(1) {
+        b.add_extra_chain_cert(c.clone()).unwrap();
+    }
+    b.set_private_key(&key).unwrap();
+    let acc = b.build();
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let h = std::thread::spawn(move || {
+        if let Ok((s, _)) = l.accept() {
+            s.set_read_timeout(Some(TIMEOUT)).unwrap();
+            s.set_write_timeout(Some(TIMEOUT)).unwrap();
+            let _ = acc.accept(s);
+        }
+    });
+    (port, h)
+}
+
+/// Connect our client to a loopback port.
+pub fn connect_port(client: &TlsClient, target: &str, port: u16) -> Outcome {
+    let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(TIMEOUT)).unwrap();
+    s.set_write_timeout(Some(TIMEOUT)).unwrap();
+    client.connect_blocking(target, &PeerOptions::default(), s).map(|(_, i)| i)
 }
