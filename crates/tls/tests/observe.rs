@@ -1,0 +1,91 @@
+//! Observation (SPEC O2): the debug log shows messages, states and errors per connection;
+//! server-side per-peer trust anchors (T4 trustpoints).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use common::*;
+use trunkgate_tls::{ClientConfig, ObserveOptions, PeerOptions, ServerConfig, TlsClient, TlsServer};
+
+const HOST: &str = "lb01.voice.use1.example.net";
+
+#[derive(Clone, Default)]
+struct Buf(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Buf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn debug_client(w: &World, profile: trunkgate_tls::Profile) -> TlsClient {
+    let mut cfg = ClientConfig::new(profile, w.anchors());
+    cfg.observe = ObserveOptions { debug: true, keylog: None };
+    TlsClient::new(&cfg).unwrap()
+}
+
+#[test]
+fn o2_debug_log_has_messages_states_and_errors() {
+    let w = World::new();
+    let buf = Buf::default();
+    let b2 = buf.clone();
+    let sub = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(move || b2.clone())
+        .finish();
+    tracing::subscriber::with_default(sub, || {
+        let srv = server(byoc("off"), w.identity(&w.spec(HOST)));
+        let (_, c) = pair(&srv, &debug_client(&w, byoc("off")), HOST, &PeerOptions::default());
+        c.unwrap();
+        // A failing one: wrong name.
+        let (_, c) = pair(&srv, &debug_client(&w, byoc("off")), "lb02.voice.use1.example.net", &PeerOptions::default());
+        assert_eq!(code(&c), "NameMismatch");
+    });
+    let log = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    for needle in [
+        ">>> handshake ClientHello",
+        "<<< handshake ServerHello",
+        "<<< handshake Certificate",
+        "<<< handshake ServerKeyExchange",
+        "state ",
+        "handshake done",
+        "verify error: NameMismatch",
+        ">>> alert fatal",
+        "TLS handshake failed",
+        "conn=",
+    ] {
+        assert!(log.contains(needle), "missing {needle:?} in:\n{log}");
+    }
+    // Keys never reach the log.
+    assert!(!log.contains("CLIENT_RANDOM"));
+}
+
+#[test]
+fn t4_server_side_per_peer_trustpoint() {
+    let w = World::new();
+    let other = World::new_with_root_key(3);
+    let mut cfg = ServerConfig::new(
+        trunkgate_tls::Profile::parse(&shipped("mutual"), "mutual").unwrap(),
+        w.identity(&w.spec(HOST)),
+    );
+    cfg.client_trust = Some(w.anchors());
+    // Connections from 127.0.0.1 use the other PKI's anchors.
+    cfg.peer_trust = vec![("127.0.0.1".parse().unwrap(), other.anchors())];
+    let srv = Arc::new(TlsServer::new(&cfg).unwrap());
+    let client_with = |issuer: &World| {
+        let mut c = ClientConfig::new(profile("mutual"), w.anchors());
+        c.identity = Some(issuer.identity(&LeafSpec::client("cucm1.example.net")));
+        TlsClient::new(&c).unwrap()
+    };
+    let (s, _) = pair(&srv, &client_with(&other), HOST, &PeerOptions::default());
+    assert!(s.is_ok(), "{:?}", s.err());
+    let (s, _) = pair(&srv, &client_with(&w), HOST, &PeerOptions::default());
+    assert_eq!(code(&s), "UnknownCa");
+}
