@@ -1,5 +1,6 @@
 //! The one error type of the crate. Every message names the file or thing at fault and, where
-//! there is one, the fix.
+//! there is one, the fix. Underlying I/O and OpenSSL errors are kept as `source()` (not repeated
+//! in the message), so `anyhow`'s `{:#}` prints each cause once.
 
 use std::path::PathBuf;
 
@@ -10,14 +11,14 @@ use openssl::error::ErrorStack;
 #[non_exhaustive]
 pub enum Error {
     /// Reading or writing a file failed.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
     /// OpenSSL refused an operation (building, signing, encoding).
-    #[error("OpenSSL failed while {what}: {source}")]
+    #[error("OpenSSL failed while {what}")]
     Crypto {
         what: &'static str,
         #[source]

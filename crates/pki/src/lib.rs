@@ -34,6 +34,9 @@ mod state;
 mod store;
 mod time;
 
+/// The `openssl` crate this one is built on (same version), for callers that need its types.
+pub use openssl;
+
 pub use ca::{Ca, InitOptions, IssueKind, IssueRequest, IssueResult, SignCsrRequest};
 pub use crl::{CrlSpec, Revocation, RevocationReason};
 pub use csr::{check_csr, read_csr, CheckedCsr, CsrOptions, CsrProfile};
@@ -44,4 +47,5 @@ pub use names::{check_dns_name, check_sip_uri, host_of_cn, normalize_mac, AltNam
 pub use rotation::{AuthorityCert, AuthorityOptions, Rotation, UPCOMING_WINDOW};
 pub use serial::Serial;
 pub use state::{EntryKind, IndexEntry, Status};
+pub use store::write_file;
 pub use time::{format as format_time, parse as parse_time, unix_now, Validity, DAY};

@@ -145,6 +145,15 @@ fn parent(path: &Path) -> PathBuf {
     }
 }
 
+/// Write one file atomically (temporary file, fsync, rename), mode 0600 when `private`;
+/// refuse to replace an existing file unless `force`.
+pub fn write_file(path: &Path, bytes: &[u8], private: bool, force: bool) -> Result<()> {
+    Txn::check_free(path, force)?;
+    let mut txn = Txn::new();
+    txn.stage(path, bytes, if private { Mode::Private } else { Mode::Public })?;
+    txn.commit()
+}
+
 /// Create a directory with mode 0700 if it does not exist.
 pub(crate) fn ensure_private_dir(dir: &Path) -> Result<()> {
     use std::os::unix::fs::DirBuilderExt;
