@@ -29,6 +29,7 @@ pub mod message;
 pub mod name;
 pub mod parse;
 pub mod scan;
+pub mod transaction;
 pub mod uri;
 pub mod validate;
 
@@ -39,5 +40,8 @@ pub use headers::{CSeq, Contact, MediaType, NameAddr, Via};
 pub use message::{Header, Limits, Message, StartLine};
 pub use name::{HeaderName, Method};
 pub use parse::{looks_like_request, parse_datagram, parse_head, parse_stream_message};
+pub use transaction::{
+    Event, Incoming, Reliability, Timer, TimerConfig, Transaction, TransactionError, TransactionKey, TransactionTable,
+};
 pub use uri::{Host, Params, Scheme, Uri};
 pub use validate::{validate_request, validate_response, Policy, RequestInfo, ResponseInfo};
