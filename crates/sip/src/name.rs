@@ -4,7 +4,7 @@
 use std::fmt;
 
 macro_rules! header_names {
-    ($( $variant:ident => $canon:literal $(, $compact:literal)? ;)*) => {
+    ($( $variant:ident => $canon:literal, $lower:literal $(, $compact:literal)? ;)*) => {
         /// A header name trunkgate knows by name. Unknown names are kept as raw bytes in
         /// [`crate::Header::raw_name`] with [`HeaderName::Other`].
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -26,64 +26,72 @@ macro_rules! header_names {
 
             /// Looks a name up case-insensitively, accepting compact forms.
             pub fn from_bytes(name: &[u8]) -> HeaderName {
-                if name.len() == 1 {
-                    return match name.first().map(u8::to_ascii_lowercase) {
-                        $( $( Some($compact) => HeaderName::$variant, )? )*
-                        _ => HeaderName::Other,
-                    };
+                let mut buf = [0u8; 24];
+                let Some(dst) = buf.get_mut(..name.len()) else { return HeaderName::Other };
+                for (d, s) in dst.iter_mut().zip(name) {
+                    *d = s.to_ascii_lowercase();
                 }
-                $( if name.eq_ignore_ascii_case($canon.as_bytes()) { return HeaderName::$variant; } )*
-                HeaderName::Other
+                HeaderName::from_lower(dst)
+            }
+
+            /// Looks up a name already in lower case: one `match` (length + memcmp per arm)
+            /// instead of a chain of case-insensitive comparisons.
+            pub fn from_lower(lower: &[u8]) -> HeaderName {
+                match lower {
+                    $( $( [$compact] => HeaderName::$variant, )? )*
+                    $( $lower => HeaderName::$variant, )*
+                    _ => HeaderName::Other,
+                }
             }
         }
     };
 }
 
 header_names! {
-    Accept => "Accept";
-    AcceptEncoding => "Accept-Encoding";
-    AcceptLanguage => "Accept-Language";
-    AlertInfo => "Alert-Info";
-    Allow => "Allow";
-    AllowEvents => "Allow-Events", b'u';
-    Authorization => "Authorization";
-    CallId => "Call-ID", b'i';
-    CallInfo => "Call-Info";
-    Contact => "Contact", b'm';
-    ContentDisposition => "Content-Disposition";
-    ContentEncoding => "Content-Encoding", b'e';
-    ContentLanguage => "Content-Language";
-    ContentLength => "Content-Length", b'l';
-    ContentType => "Content-Type", b'c';
-    CSeq => "CSeq";
-    Date => "Date";
-    Event => "Event", b'o';
-    Expires => "Expires";
-    From => "From", b'f';
-    Identity => "Identity", b'y';
-    MaxForwards => "Max-Forwards";
-    MinExpires => "Min-Expires";
-    PAssertedIdentity => "P-Asserted-Identity";
-    ProxyAuthenticate => "Proxy-Authenticate";
-    ProxyAuthorization => "Proxy-Authorization";
-    ProxyRequire => "Proxy-Require";
-    RecordRoute => "Record-Route";
-    ReferTo => "Refer-To", b'r';
-    ReferredBy => "Referred-By", b'b';
-    Require => "Require";
-    RetryAfter => "Retry-After";
-    Route => "Route";
-    Server => "Server";
-    SessionExpires => "Session-Expires", b'x';
-    Subject => "Subject", b's';
-    Supported => "Supported", b'k';
-    Timestamp => "Timestamp";
-    To => "To", b't';
-    Unsupported => "Unsupported";
-    UserAgent => "User-Agent";
-    Via => "Via", b'v';
-    Warning => "Warning";
-    WwwAuthenticate => "WWW-Authenticate";
+    Accept => "Accept", b"accept";
+    AcceptEncoding => "Accept-Encoding", b"accept-encoding";
+    AcceptLanguage => "Accept-Language", b"accept-language";
+    AlertInfo => "Alert-Info", b"alert-info";
+    Allow => "Allow", b"allow";
+    AllowEvents => "Allow-Events", b"allow-events", b'u';
+    Authorization => "Authorization", b"authorization";
+    CallId => "Call-ID", b"call-id", b'i';
+    CallInfo => "Call-Info", b"call-info";
+    Contact => "Contact", b"contact", b'm';
+    ContentDisposition => "Content-Disposition", b"content-disposition";
+    ContentEncoding => "Content-Encoding", b"content-encoding", b'e';
+    ContentLanguage => "Content-Language", b"content-language";
+    ContentLength => "Content-Length", b"content-length", b'l';
+    ContentType => "Content-Type", b"content-type", b'c';
+    CSeq => "CSeq", b"cseq";
+    Date => "Date", b"date";
+    Event => "Event", b"event", b'o';
+    Expires => "Expires", b"expires";
+    From => "From", b"from", b'f';
+    Identity => "Identity", b"identity", b'y';
+    MaxForwards => "Max-Forwards", b"max-forwards";
+    MinExpires => "Min-Expires", b"min-expires";
+    PAssertedIdentity => "P-Asserted-Identity", b"p-asserted-identity";
+    ProxyAuthenticate => "Proxy-Authenticate", b"proxy-authenticate";
+    ProxyAuthorization => "Proxy-Authorization", b"proxy-authorization";
+    ProxyRequire => "Proxy-Require", b"proxy-require";
+    RecordRoute => "Record-Route", b"record-route";
+    ReferTo => "Refer-To", b"refer-to", b'r';
+    ReferredBy => "Referred-By", b"referred-by", b'b';
+    Require => "Require", b"require";
+    RetryAfter => "Retry-After", b"retry-after";
+    Route => "Route", b"route";
+    Server => "Server", b"server";
+    SessionExpires => "Session-Expires", b"session-expires", b'x';
+    Subject => "Subject", b"subject", b's';
+    Supported => "Supported", b"supported", b'k';
+    Timestamp => "Timestamp", b"timestamp";
+    To => "To", b"to", b't';
+    Unsupported => "Unsupported", b"unsupported";
+    UserAgent => "User-Agent", b"user-agent";
+    Via => "Via", b"via", b'v';
+    Warning => "Warning", b"warning";
+    WwwAuthenticate => "WWW-Authenticate", b"www-authenticate";
 }
 
 impl fmt::Display for HeaderName {

@@ -83,77 +83,98 @@ fn line_at(buf: &[u8], pos: usize) -> Option<(usize, usize)> {
 
 /// Parses the start line and header fields. Leading CRLFs are skipped (RFC 3261 §7.5).
 pub fn parse_head<'a>(buf: &'a [u8], limits: &Limits) -> Result<Head<'a>, ParseError> {
-    let mut pos = buf.iter().position(|&b| b != b'\r' && b != b'\n').ok_or(ParseError::Empty)?;
-    let (end, next) = line_at(buf, pos).ok_or(ParseError::Unterminated)?;
+    let Some(mut pos) = buf.iter().position(|&b| b != b'\r' && b != b'\n') else { return Err(ParseError::Empty) };
+    let Some((end, next)) = line_at(buf, pos) else { return Err(ParseError::Unterminated) };
     if end - pos > limits.max_line_length {
         return Err(ParseError::TooLarge { what: "line length", limit: limits.max_line_length });
     }
     let start = parse_start_line(buf.get(pos..end).unwrap_or_default())?;
     pos = next;
 
-    let mut headers: Vec<Header<'a>> = Vec::with_capacity(16);
-    // Value spans before trimming, so that folded lines can extend the previous field.
-    let mut spans: Vec<(usize, usize)> = Vec::with_capacity(16);
+    let mut headers: Vec<Header<'a>> = Vec::with_capacity(20);
+    // The field being read: (name, raw name, value start, value end). It is finished when the
+    // next field (or the empty line) starts, so that folded lines can extend it.
+    let mut open: Option<(HeaderName, &'a [u8], usize, usize)> = None;
     let mut content_length = None;
     let mut line_no = 1;
     let body_start = loop {
         line_no += 1;
-        let (end, next) = line_at(buf, pos).ok_or(ParseError::Unterminated)?;
+        let Some((end, next)) = line_at(buf, pos) else { return Err(ParseError::Unterminated) };
         if end - pos > limits.max_line_length {
             return Err(ParseError::TooLarge { what: "line length", limit: limits.max_line_length });
+        }
+        let first = buf.get(pos).copied().unwrap_or(b'\n');
+        if end != pos && scan::is_wsp(first) {
+            // Folded continuation of the open field (RFC 3261 §7.3.1).
+            let field = open
+                .as_mut()
+                .ok_or(ParseError::HeaderLine { line: line_no, reason: "continuation line before any header" })?;
+            field.3 = end;
+            pos = next;
+            continue;
+        }
+        if let Some((name, raw_name, s, e)) = open.take() {
+            let value = scan::trim_lws(buf.get(s..e).unwrap_or_default());
+            if name == HeaderName::ContentLength {
+                if content_length.is_some() {
+                    return Err(ParseError::MultipleContentLength);
+                }
+                content_length = Some(content_length_value(value, limits)?);
+            }
+            headers.push(Header { name, raw_name, value });
         }
         if end == pos {
             break next;
         }
-        let first = buf.get(pos).copied().unwrap_or(b'\n');
-        if scan::is_wsp(first) {
-            // Folded continuation of the previous field (RFC 3261 §7.3.1).
-            let last = spans
-                .last_mut()
-                .ok_or(ParseError::HeaderLine { line: line_no, reason: "continuation line before any header" })?;
-            last.1 = end;
-        } else {
-            if headers.len() >= limits.max_headers {
-                return Err(ParseError::TooLarge { what: "header count", limit: limits.max_headers });
-            }
-            let line = buf.get(pos..end).unwrap_or_default();
-            let (name, after) = scan::token_at(line, 0);
-            if name.is_empty() {
-                return Err(ParseError::HeaderLine { line: line_no, reason: "header name is not a token" });
-            }
-            let mut i = after;
-            while line.get(i).is_some_and(|&b| scan::is_wsp(b)) {
-                i += 1;
-            }
-            if line.get(i) != Some(&b':') {
-                return Err(ParseError::HeaderLine { line: line_no, reason: "expected ':' after the header name" });
-            }
-            headers.push(Header { name: HeaderName::from_bytes(name), raw_name: name, value: b"" });
-            spans.push((pos + i + 1, end));
+        if headers.len() >= limits.max_headers {
+            return Err(ParseError::TooLarge { what: "header count", limit: limits.max_headers });
         }
+        let line = buf.get(pos..end).unwrap_or_default();
+        // One pass over the name: check token characters and lower-case the first 24 bytes
+        // for the name lookup.
+        let mut lower = [0u8; 24];
+        let mut after = 0;
+        for (i, &b) in line.iter().enumerate() {
+            if !scan::is_token(b) {
+                break;
+            }
+            if let Some(slot) = lower.get_mut(i) {
+                *slot = b.to_ascii_lowercase();
+            }
+            after = i + 1;
+        }
+        let name = line.get(..after).unwrap_or_default();
+        if name.is_empty() {
+            return Err(ParseError::HeaderLine { line: line_no, reason: "header name is not a token" });
+        }
+        let known = match lower.get(..after) {
+            Some(l) => HeaderName::from_lower(l),
+            None => HeaderName::Other,
+        };
+        let mut i = after;
+        while line.get(i).is_some_and(|&b| scan::is_wsp(b)) {
+            i += 1;
+        }
+        if line.get(i) != Some(&b':') {
+            return Err(ParseError::HeaderLine { line: line_no, reason: "expected ':' after the header name" });
+        }
+        open = Some((known, name, pos + i + 1, end));
         pos = next;
     };
-
-    for (h, &(s, e)) in headers.iter_mut().zip(spans.iter()) {
-        h.value = scan::trim_lws(buf.get(s..e).unwrap_or_default());
-        if h.name == HeaderName::ContentLength {
-            if content_length.is_some() {
-                return Err(ParseError::MultipleContentLength);
-            }
-            let v = scan::parse_u64_max(h.value, limits.max_message_size as u64).ok_or(
-                if h.value.first().is_some_and(u8::is_ascii_digit) && h.value.iter().all(u8::is_ascii_digit) {
-                    ParseError::TooLarge { what: "message size", limit: limits.max_message_size }
-                } else {
-                    ParseError::ContentLength
-                },
-            )?;
-            content_length = Some(v as usize);
-        }
-    }
     if body_start + content_length.unwrap_or(0) > limits.max_message_size {
         return Err(ParseError::TooLarge { what: "message size", limit: limits.max_message_size });
     }
     Ok(Head { start, headers, body_start, content_length })
+}
+
+fn content_length_value(value: &[u8], limits: &Limits) -> Result<usize, ParseError> {
+    match scan::parse_u64_max(value, limits.max_message_size as u64) {
+        Some(v) => Ok(v as usize),
+        None if !value.is_empty() && value.iter().all(u8::is_ascii_digit) => {
+            Err(ParseError::TooLarge { what: "message size", limit: limits.max_message_size })
+        }
+        None => Err(ParseError::ContentLength),
+    }
 }
 
 fn is_version(v: &[u8]) -> bool {
@@ -195,8 +216,10 @@ fn parse_start_line(line: &[u8]) -> Result<StartLine<'_>, ParseError> {
         return Ok(StartLine::Response { version, status, reason });
     }
     // Request-Line = Method SP Request-URI SP SIP-Version, single spaces only.
-    let first = scan::find(line, b' ').ok_or(ParseError::StartLine("request line has no Request-URI"))?;
-    let last = line.iter().rposition(|&b| b == b' ').unwrap_or(first);
+    let Some(first) = memchr::memchr(b' ', line) else {
+        return Err(ParseError::StartLine("request line has no Request-URI"));
+    };
+    let last = memchr::memrchr(b' ', line).unwrap_or(first);
     if last == first {
         return Err(ParseError::StartLine("request line has no SIP version"));
     }
@@ -210,7 +233,7 @@ fn parse_start_line(line: &[u8]) -> Result<StartLine<'_>, ParseError> {
     if !is_version(version) {
         return Err(ParseError::StartLine("malformed SIP version"));
     }
-    if uri.is_empty() || uri.iter().any(|&b| scan::is_wsp(b)) {
+    if uri.is_empty() || memchr::memchr2(b' ', b'\t', uri).is_some() {
         return Err(ParseError::RequestUri("white space in or around the Request-URI"));
     }
     if uri.first() == Some(&b'<') {

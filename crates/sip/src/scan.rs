@@ -4,17 +4,84 @@
 //!
 //! Everything here works on borrowed `&[u8]` and never allocates.
 
+/// Character-class bits of [`CLASS`].
+pub mod class {
+    /// RFC 3261 `token`.
+    pub const TOKEN: u8 = 1;
+    /// RFC 3261 `word` (token plus `( ) < > : \ " / [ ] ? { }`).
+    pub const WORD: u8 = 2;
+    /// RFC 3261 `unreserved` (alphanum / mark).
+    pub const UNRESERVED: u8 = 4;
+    /// `user-unreserved`: `& = + $ , ; ? /`.
+    pub const USER: u8 = 8;
+    /// `param-unreserved` plus the separators of a parameter list: `[ ] / : & + $ ; =`.
+    pub const PARAM: u8 = 16;
+    /// `hnv-unreserved` plus the separators of a header list: `[ ] / ? : + $ & =`.
+    pub const HNV: u8 = 32;
+    /// `password` extras: `& = + $ ,`.
+    pub const PASSWORD: u8 = 64;
+    /// Host-name characters: alphanum, `-`, `.`, `_`.
+    pub const HOST: u8 = 128;
+}
+
+#[allow(clippy::indexing_slicing)] // const fn: `i < 256` bounds every index; `get_mut` is not const.
+const fn build_class() -> [u8; 256] {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        let alnum = b.is_ascii_alphanumeric();
+        let mut c = 0;
+        if alnum || matches!(b, b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~') {
+            c |= class::TOKEN | class::WORD;
+        }
+        if matches!(b, b'(' | b')' | b'<' | b'>' | b':' | b'\\' | b'"' | b'/' | b'[' | b']' | b'?' | b'{' | b'}') {
+            c |= class::WORD;
+        }
+        let unreserved = alnum || matches!(b, b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')');
+        if unreserved {
+            c |= class::UNRESERVED | class::USER | class::PARAM | class::HNV | class::PASSWORD;
+        }
+        if matches!(b, b'&' | b'=' | b'+' | b'$' | b',' | b';' | b'?' | b'/') {
+            c |= class::USER;
+        }
+        if matches!(b, b'[' | b']' | b'/' | b':' | b'&' | b'+' | b'$' | b';' | b'=') {
+            c |= class::PARAM;
+        }
+        if matches!(b, b'[' | b']' | b'/' | b'?' | b':' | b'+' | b'$' | b'&' | b'=') {
+            c |= class::HNV;
+        }
+        if matches!(b, b'&' | b'=' | b'+' | b'$' | b',') {
+            c |= class::PASSWORD;
+        }
+        if alnum || matches!(b, b'-' | b'.' | b'_') {
+            c |= class::HOST;
+        }
+        t[i] = c;
+        i += 1;
+    }
+    t
+}
+
+/// One lookup per byte for every character class the parsers need.
+pub static CLASS: [u8; 256] = build_class();
+
+/// Whether `b` is in any of the classes in `mask`.
+#[inline(always)]
+pub fn is(b: u8, mask: u8) -> bool {
+    CLASS.get(usize::from(b)).is_some_and(|c| c & mask != 0)
+}
+
 /// RFC 3261 `token` characters: alphanum / `-.!%*_+` and the back-quote, quote and tilde.
-#[inline]
+#[inline(always)]
 pub fn is_token(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~')
+    is(b, class::TOKEN)
 }
 
 /// RFC 3261 `word` characters: token plus `( ) < > : \ " / [ ] ? { }`.
-#[inline]
+#[inline(always)]
 pub fn is_word(b: u8) -> bool {
-    is_token(b)
-        || matches!(b, b'(' | b')' | b'<' | b'>' | b':' | b'\\' | b'"' | b'/' | b'[' | b']' | b'?' | b'{' | b'}')
+    is(b, class::WORD)
 }
 
 /// Space or horizontal tab.
@@ -56,11 +123,9 @@ pub fn trim_lws(s: &[u8]) -> &[u8] {
 
 /// Reads a token starting at `pos`; returns `(token, next_pos)`. The token may be empty.
 pub fn token_at(s: &[u8], pos: usize) -> (&[u8], usize) {
-    let mut end = pos;
-    while s.get(end).is_some_and(|&b| is_token(b)) {
-        end += 1;
-    }
-    (s.get(pos..end).unwrap_or_default(), end)
+    let rest = s.get(pos..).unwrap_or_default();
+    let len = rest.iter().position(|&b| !is_token(b)).unwrap_or(rest.len());
+    (rest.get(..len).unwrap_or_default(), pos + len)
 }
 
 /// Error from [`quoted_at`]: the quoted string does not terminate.
@@ -209,6 +274,15 @@ mod tests {
         let parts: Vec<_> = split_outside(br#""a,b" <sip:x;y,z>, <sip:c>"#, b',').collect();
         assert_eq!(parts.len(), 2);
         assert_eq!(parts[1], b" <sip:c>");
+    }
+
+    #[test]
+    fn class_table_matches_the_grammar() {
+        for b in 0..=255u8 {
+            let token = b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b);
+            assert_eq!(is_token(b), token, "{b}");
+            assert_eq!(is_word(b), token || b"()<>:\\\"/[]?{}".contains(&b), "{b}");
+        }
     }
 
     #[test]

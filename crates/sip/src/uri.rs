@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use crate::scan;
+use crate::scan::{self, class};
 
 /// The scheme of a URI.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -120,8 +120,7 @@ impl<'a> Uri<'a> {
             Scheme::Tel => {
                 let semi = scan::find(rest, b';').unwrap_or(rest.len());
                 let number = rest.get(..semi).unwrap_or_default();
-                if number.is_empty() || !number.iter().all(|&b| is_unreserved(b) || b == b'%' || is_user_unreserved(b))
-                {
+                if number.is_empty() || check_escapes(number, class::USER, "").is_err() {
                     return Err(UriError("invalid telephone number"));
                 }
                 uri.user = Some(number);
@@ -246,25 +245,14 @@ fn headers_equivalent(a: Option<&[u8]>, b: Option<&[u8]>) -> bool {
     collect(a) == collect(b)
 }
 
-fn is_unreserved(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')')
-}
-
-fn is_user_unreserved(b: u8) -> bool {
-    matches!(b, b'&' | b'=' | b'+' | b'$' | b',' | b';' | b'?' | b'/')
-}
-
-fn check_escapes(s: &[u8], allowed: impl Fn(u8) -> bool, what: &'static str) -> Result<(), UriError> {
+/// Checks that `s` holds only characters of the classes in `mask` and valid `%XX` escapes.
+fn check_escapes(s: &[u8], mask: u8, what: &'static str) -> Result<(), UriError> {
     let mut i = 0;
     while let Some(&b) = s.get(i) {
-        if b == b'%' {
-            let hex = s.get(i + 1..i + 3).unwrap_or_default();
-            if hex.len() != 2 || !hex.iter().all(u8::is_ascii_hexdigit) {
-                return Err(UriError(what));
-            }
-            i += 3;
-        } else if allowed(b) {
+        if scan::is(b, mask) {
             i += 1;
+        } else if b == b'%' && s.get(i + 1..i + 3).is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
+            i += 3;
         } else {
             return Err(UriError(what));
         }
@@ -273,11 +261,7 @@ fn check_escapes(s: &[u8], allowed: impl Fn(u8) -> bool, what: &'static str) -> 
 }
 
 fn check_params(params: &[u8]) -> Result<(), UriError> {
-    check_escapes(
-        params,
-        |b| is_unreserved(b) || matches!(b, b'[' | b']' | b'/' | b':' | b'&' | b'+' | b'$' | b';' | b'='),
-        "invalid character in URI parameters",
-    )
+    check_escapes(params, class::PARAM, "invalid character in URI parameters")
 }
 
 fn parse_sip<'a>(uri: &mut Uri<'a>, rest: &'a [u8]) -> Result<(), UriError> {
@@ -291,13 +275,9 @@ fn parse_sip<'a>(uri: &mut Uri<'a>, rest: &'a [u8]) -> Result<(), UriError> {
             if user.is_empty() {
                 return Err(UriError("empty user part"));
             }
-            check_escapes(user, |b| is_unreserved(b) || is_user_unreserved(b), "invalid character in the user part")?;
+            check_escapes(user, class::USER, "invalid character in the user part")?;
             if let Some(p) = password {
-                check_escapes(
-                    p,
-                    |b| is_unreserved(b) || matches!(b, b'&' | b'=' | b'+' | b'$' | b','),
-                    "invalid character in the password",
-                )?;
+                check_escapes(p, class::PASSWORD, "invalid character in the password")?;
             }
             uri.user = Some(user);
             uri.password = password;
@@ -334,11 +314,7 @@ fn parse_sip<'a>(uri: &mut Uri<'a>, rest: &'a [u8]) -> Result<(), UriError> {
     check_params(params)?;
     uri.params = params;
     if let Some(h) = headers {
-        check_escapes(
-            h,
-            |b| is_unreserved(b) || matches!(b, b'[' | b']' | b'/' | b'?' | b':' | b'+' | b'$' | b'&' | b'='),
-            "invalid character in URI headers",
-        )?;
+        check_escapes(h, class::HNV, "invalid character in URI headers")?;
         uri.headers = Some(h);
     }
     Ok(())
@@ -354,14 +330,22 @@ pub fn parse_host_name(name: &[u8]) -> Result<Host<'_>, UriError> {
         return s.parse().map(Host::V4).map_err(|_| UriError("invalid IPv4 address"));
     }
     let trimmed = name.strip_suffix(b".").unwrap_or(name);
-    let labels_ok = trimmed.split(|&b| b == b'.').all(|label| {
-        !label.is_empty()
-            && label.len() <= 63
-            && label.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-            && label.first() != Some(&b'-')
-            && label.last() != Some(&b'-')
-    });
-    let top_ok = trimmed.rsplit(|&b| b == b'.').next().and_then(|l| l.first()).is_some_and(u8::is_ascii_alphabetic);
+    // One pass: labels of 1–63 host characters, not starting or ending with '-'; the top label
+    // starts with a letter.
+    let mut labels_ok = !trimmed.is_empty();
+    let mut label_start = 0;
+    for (i, &b) in trimmed.iter().enumerate() {
+        if b == b'.' {
+            let len = i - label_start;
+            labels_ok &= len > 0 && len <= 63 && trimmed.get(i - 1) != Some(&b'-');
+            label_start = i + 1;
+        } else {
+            labels_ok &= scan::is(b, class::HOST) && !(i == label_start && b == b'-');
+        }
+    }
+    let last_len = trimmed.len() - label_start;
+    labels_ok &= last_len > 0 && last_len <= 63 && trimmed.last() != Some(&b'-');
+    let top_ok = trimmed.get(label_start).is_some_and(u8::is_ascii_alphabetic);
     if labels_ok && top_ok && name.len() <= 255 {
         Ok(Host::Domain(name))
     } else {

@@ -89,13 +89,69 @@ fn bad(header: &'static str) -> impl Fn(crate::headers::HeaderError) -> ParseErr
     move |e| ParseError::BadHeader { header, reason: e.0 }
 }
 
-fn single<'a>(msg: &Message<'a>, name: HeaderName, label: &'static str) -> Result<&'a [u8], ParseError> {
-    let mut it = msg.headers_named(name);
-    let first = it.next().ok_or(ParseError::MissingHeader(label))?;
-    if it.next().is_some() {
-        return Err(ParseError::DuplicateHeader(label));
+/// The single-valued headers of a message, found in one pass over the header list.
+#[derive(Default)]
+struct Singles<'a> {
+    to: Slot<'a>,
+    from: Slot<'a>,
+    call_id: Slot<'a>,
+    cseq: Slot<'a>,
+    max_forwards: Slot<'a>,
+    content_type: Slot<'a>,
+    expires: Slot<'a>,
+}
+
+#[derive(Default)]
+struct Slot<'a> {
+    value: Option<&'a [u8]>,
+    repeated: bool,
+}
+
+impl<'a> Slot<'a> {
+    fn see(&mut self, v: &'a [u8]) {
+        if self.value.is_some() {
+            self.repeated = true;
+        } else {
+            self.value = Some(v);
+        }
     }
-    Ok(first)
+
+    /// Present exactly once.
+    fn one(&self, label: &'static str) -> Result<&'a [u8], ParseError> {
+        match (self.value, self.repeated) {
+            (None, _) => Err(ParseError::MissingHeader(label)),
+            (Some(_), true) => Err(ParseError::DuplicateHeader(label)),
+            (Some(v), false) => Ok(v),
+        }
+    }
+
+    /// Present at most once.
+    fn optional(&self, label: &'static str) -> Result<Option<&'a [u8]>, ParseError> {
+        if self.repeated {
+            return Err(ParseError::DuplicateHeader(label));
+        }
+        Ok(self.value)
+    }
+}
+
+impl<'a> Singles<'a> {
+    fn of(msg: &Message<'a>) -> Singles<'a> {
+        let mut s = Singles::default();
+        for h in &msg.headers {
+            let slot = match h.name {
+                HeaderName::To => &mut s.to,
+                HeaderName::From => &mut s.from,
+                HeaderName::CallId => &mut s.call_id,
+                HeaderName::CSeq => &mut s.cseq,
+                HeaderName::MaxForwards => &mut s.max_forwards,
+                HeaderName::ContentType => &mut s.content_type,
+                HeaderName::Expires => &mut s.expires,
+                _ => continue,
+            };
+            slot.see(h.value);
+        }
+        s
+    }
 }
 
 fn check_version(version: &[u8]) -> Result<(), ParseError> {
@@ -134,11 +190,11 @@ struct Common<'a> {
     cseq: CSeq,
 }
 
-fn common<'a>(msg: &Message<'a>) -> Result<Common<'a>, ParseError> {
-    let to = single(msg, HeaderName::To, "To")?;
-    let from = single(msg, HeaderName::From, "From")?;
-    let call_id = single(msg, HeaderName::CallId, "Call-ID")?;
-    let cseq = single(msg, HeaderName::CSeq, "CSeq")?;
+fn common<'a>(msg: &Message<'a>, singles: &Singles<'a>) -> Result<Common<'a>, ParseError> {
+    let to = singles.to.one("To")?;
+    let from = singles.from.one("From")?;
+    let call_id = singles.call_id.one("Call-ID")?;
+    let cseq = singles.cseq.one("CSeq")?;
     let vias = vias(msg)?;
     let to = NameAddr::parse(to).map_err(bad("To"))?;
     let from = NameAddr::parse(from).map_err(bad("From"))?;
@@ -154,25 +210,16 @@ pub fn validate_request<'a>(msg: &Message<'a>, policy: &Policy) -> Result<Reques
     };
     check_version(version)?;
     // Presence and uniqueness first (RFC 4475 §3.3.1, §3.3.8), so that the 400 names them.
-    for (name, label) in [
-        (HeaderName::To, "To"),
-        (HeaderName::From, "From"),
-        (HeaderName::CallId, "Call-ID"),
-        (HeaderName::CSeq, "CSeq"),
-    ] {
-        single(msg, name, label)?;
-    }
     // Max-Forwards is mandatory for a UAC (RFC 3261 §8.1.1.6) but RFC 2543 peers omit it
     // (RFC 4475 §3.4.1): absent means the RFC 3261 default of 70.
-    for (name, label) in [
-        (HeaderName::ContentType, "Content-Type"),
-        (HeaderName::Expires, "Expires"),
-        (HeaderName::MaxForwards, "Max-Forwards"),
-    ] {
-        if msg.count(name) > 1 {
-            return Err(ParseError::DuplicateHeader(label));
-        }
-    }
+    let singles = Singles::of(msg);
+    singles.to.one("To")?;
+    singles.from.one("From")?;
+    singles.call_id.one("Call-ID")?;
+    singles.cseq.one("CSeq")?;
+    let content_type = singles.content_type.optional("Content-Type")?;
+    let expires = singles.expires.optional("Expires")?;
+    let max_forwards = singles.max_forwards.optional("Max-Forwards")?;
     let uri = Uri::parse(uri).map_err(|e| ParseError::RequestUri(e.0))?;
     if !policy.schemes.contains(&uri.scheme) {
         return Err(ParseError::UnsupportedScheme(String::from_utf8_lossy(uri.scheme_raw).into_owned()));
@@ -180,15 +227,15 @@ pub fn validate_request<'a>(msg: &Message<'a>, policy: &Policy) -> Result<Reques
     if matches!(uri.scheme, Scheme::Sip | Scheme::Sips) && uri.headers.is_some() {
         return Err(ParseError::HeadersInRequestUri);
     }
-    let Common { vias, from, to, call_id, cseq } = common(msg)?;
+    let Common { vias, from, to, call_id, cseq } = common(msg, &singles)?;
     if &cseq.method != method {
         return Err(ParseError::CSeqMethodMismatch);
     }
-    let max_forwards = match msg.header(HeaderName::MaxForwards) {
+    let max_forwards = match max_forwards {
         Some(v) => parse_number(v, 255).map_err(bad("Max-Forwards"))? as u8,
         None => 70,
     };
-    if let Some(e) = msg.header(HeaderName::Expires) {
+    if let Some(e) = expires {
         parse_number(e, u64::from(u32::MAX)).map_err(bad("Expires"))?;
     }
     let contacts: Vec<Contact<'a>> =
@@ -209,7 +256,7 @@ pub fn validate_request<'a>(msg: &Message<'a>, policy: &Policy) -> Result<Reques
             return Err(ParseError::BadExtension(unsupported));
         }
     }
-    if let Some(ct) = msg.header(HeaderName::ContentType) {
+    if let Some(ct) = content_type {
         let mt = MediaType::parse(ct).map_err(bad("Content-Type"))?;
         let accepted = policy.accept.iter().any(|a| {
             let (k, s) = a.split_once('/').unwrap_or((a, ""));
@@ -245,7 +292,7 @@ pub fn validate_response<'a>(msg: &Message<'a>) -> Result<ResponseInfo<'a>, Pars
         return Err(ParseError::StartLine("not a response"));
     };
     check_version(version)?;
-    let Common { vias, from, to, call_id, cseq } = common(msg)?;
+    let Common { vias, from, to, call_id, cseq } = common(msg, &Singles::of(msg))?;
     if vias.iter().any(|v| matches!(v.host, Host::V4(a) if a.is_broadcast())) {
         return Err(ParseError::BroadcastVia);
     }
