@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod check_cmd;
 mod pki_cmd;
 mod sip_cmd;
 
@@ -26,6 +27,8 @@ enum Command {
     Sip(sip_cmd::SipArgs),
     /// Run a private CA: roots, server/client/device certificates, CSRs, CRLs, rotation.
     Pki(pki_cmd::PkiArgs),
+    /// Will my trunk come up? Probe a SIP TLS endpoint (or listen for one) against a profile.
+    Check(check_cmd::CheckArgs),
 }
 
 fn main() -> ExitCode {
@@ -33,6 +36,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Sip(args) => sip_cmd::run(args),
         Command::Pki(args) => pki_cmd::run(args),
+        Command::Check(args) => check_cmd::run(args),
     };
     match result {
         Ok(code) => code,
