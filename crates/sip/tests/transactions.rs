@@ -498,3 +498,152 @@ fn unkeyable_and_misused_inputs_are_typed_errors() {
     let resp = OwnedMessage::response(200, "OK");
     assert_eq!(t.send_response(t0, &key, resp), Err(TransactionError::WrongKind { expected: "server transaction" }));
 }
+
+mod properties {
+    //! Random input sequences against all four machines on both transports: the invariants
+    //! every caller relies on hold whatever the peer and the clock do.
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// A response from the peer (clients) or from the TU (servers).
+        Status(u16),
+        /// Advance the clock by this many ms and fire due timers.
+        Advance(u64),
+        /// A retransmission of the request (servers) or of the last response (clients).
+        Retransmit,
+        /// An ACK from the peer (INVITE server).
+        Ack,
+        TransportError,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (100u16..700).prop_map(Op::Status),
+            (0u64..20_000).prop_map(Op::Advance),
+            Just(Op::Retransmit),
+            Just(Op::Ack),
+            Just(Op::TransportError),
+        ]
+    }
+
+    fn machine(kind: usize, rel: Reliability, t0: Instant) -> Transaction {
+        let cfg = TimerConfig::default();
+        match kind {
+            0 => Transaction::client(t0, request(Method::Invite, "z9hG4bKp0"), rel, &cfg).unwrap(),
+            1 => Transaction::client(t0, request(Method::Bye, "z9hG4bKp1"), rel, &cfg).unwrap(),
+            2 => {
+                let raw = incoming("INVITE", PEER_VIA, "<sip:edge@edge.example.net>", 1);
+                Transaction::server(&parse_datagram(&raw, &Limits::default()).unwrap(), rel, &cfg).unwrap()
+            }
+            _ => {
+                let raw = incoming("OPTIONS", PEER_VIA, "<sip:edge@edge.example.net>", 1);
+                Transaction::server(&parse_datagram(&raw, &Limits::default()).unwrap(), rel, &cfg).unwrap()
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn invariants_hold_for_any_input_sequence(
+            kind in 0usize..4,
+            reliable in any::<bool>(),
+            ops in prop::collection::vec(op(), 0..40),
+        ) {
+            let t0 = Instant::now();
+            let rel = if reliable { TLS } else { UDP };
+            let mut m = machine(kind, rel, t0);
+            let mut now = t0;
+            let mut terminated = false;
+            let mut sent: Vec<Vec<u8>> = std::iter::from_fn(|| m.poll_transmit()).collect();
+            let mut last_response: Option<Vec<u8>> = None;
+            for op in ops {
+                match op {
+                    Op::Status(s) => {
+                        match &mut m {
+                            Transaction::ClientInvite(c) => {
+                                let raw = answer(&sent[0], s, Some("t"));
+                                c.handle_response(now, &parse_datagram(&raw, &Limits::default()).unwrap()).unwrap();
+                                last_response = Some(raw);
+                            }
+                            Transaction::ClientNonInvite(c) => {
+                                let raw = answer(&sent[0], s, Some("t"));
+                                c.handle_response(now, &parse_datagram(&raw, &Limits::default()).unwrap()).unwrap();
+                                last_response = Some(raw);
+                            }
+                            Transaction::ServerInvite(srv) => {
+                                let r = response_for(srv.request(), s, "R", Some("t"));
+                                let res = srv.send_response(now, r);
+                                let allowed = res.is_ok() || matches!(res, Err(TransactionError::InvalidState { .. }));
+                                prop_assert!(allowed, "only InvalidState may be refused");
+                            }
+                            Transaction::ServerNonInvite(srv) => {
+                                let r = response_for(srv.request(), s, "R", Some("t"));
+                                let res = srv.send_response(now, r);
+                                let allowed = res.is_ok() || matches!(res, Err(TransactionError::InvalidState { .. }));
+                                prop_assert!(allowed, "only InvalidState may be refused");
+                            }
+                            _ => {}
+                        }
+                    }
+                    Op::Advance(d) => {
+                        now += ms(d);
+                        m.handle_timeout(now);
+                        let out: Vec<Vec<u8>> = std::iter::from_fn(|| m.poll_transmit()).collect();
+                        prop_assert!(out.len() <= 1, "one retransmission per timer call");
+                        prop_assert!(!reliable || out.is_empty(), "no timer-driven sends on reliable transports");
+                        prop_assert!(m.poll_timeout().map_or(true, |at| at > now), "nothing left due at now");
+                        sent.extend(out);
+                    }
+                    Op::Retransmit | Op::Ack => {
+                        let method = if matches!(op, Op::Ack) { "ACK" } else { "INVITE" };
+                        match &mut m {
+                            Transaction::ServerInvite(srv) => {
+                                let raw = incoming(method, PEER_VIA, "<sip:edge@edge.example.net>;tag=t", 1);
+                                srv.handle_request(now, &parse_datagram(&raw, &Limits::default()).unwrap()).unwrap();
+                            }
+                            Transaction::ServerNonInvite(srv) => {
+                                let raw = incoming("OPTIONS", PEER_VIA, "<sip:edge@edge.example.net>", 1);
+                                srv.handle_request(now, &parse_datagram(&raw, &Limits::default()).unwrap()).unwrap();
+                            }
+                            Transaction::ClientInvite(c) => {
+                                if let Some(raw) = &last_response {
+                                    c.handle_response(now, &parse_datagram(raw, &Limits::default()).unwrap()).unwrap();
+                                }
+                            }
+                            Transaction::ClientNonInvite(c) => {
+                                if let Some(raw) = &last_response {
+                                    c.handle_response(now, &parse_datagram(raw, &Limits::default()).unwrap()).unwrap();
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                    Op::TransportError => m.handle_transport_error(),
+                }
+                let out: Vec<Vec<u8>> = std::iter::from_fn(|| m.poll_transmit()).collect();
+                let events: Vec<Event> = std::iter::from_fn(|| m.poll_event()).collect();
+                if terminated {
+                    prop_assert!(out.is_empty() && events.is_empty(), "silent after Terminated: {out:?} {events:?}");
+                }
+                let ends = events.iter().filter(|e| **e == Event::Terminated).count();
+                prop_assert!(ends <= 1);
+                if ends == 1 {
+                    prop_assert_eq!(events.last(), Some(&Event::Terminated));
+                    terminated = true;
+                }
+                prop_assert_eq!(m.is_terminated(), terminated);
+                if terminated {
+                    prop_assert_eq!(m.poll_timeout(), None);
+                }
+                sent.extend(out);
+            }
+            if kind < 2 {
+                let request_line = start_line(&sent[0]);
+                let copies = sent.iter().filter(|b| start_line(b) == request_line).count();
+                prop_assert!(!reliable || copies == 1, "the request is sent once on reliable transports");
+            }
+        }
+    }
+}

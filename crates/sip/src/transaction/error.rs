@@ -70,3 +70,16 @@ pub enum TransactionError {
     #[error("invalid timer configuration: {0}")]
     InvalidConfig(&'static str),
 }
+
+impl TransactionError {
+    /// The status of a stateless answer to a *received request* the table refused: 503 when the
+    /// table is full (the caller adds Retry-After), 400 when the headers transactions match on
+    /// are missing or malformed. `None` otherwise (drop, or a TU programming error).
+    pub fn status_for_request(&self) -> Option<u16> {
+        match self {
+            TransactionError::TableFull { .. } => Some(503),
+            TransactionError::MissingHeader(_) | TransactionError::BadHeader { .. } => Some(400),
+            _ => None,
+        }
+    }
+}

@@ -419,3 +419,50 @@ impl<R: Clone> TransactionTable<R> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+    use super::*;
+    use std::time::Duration;
+
+    fn options(branch: &str) -> OwnedMessage {
+        OwnedMessage::request(Method::Options, "sip:peer.example.com")
+            .with("Via", format!("SIP/2.0/UDP edge;branch={branch}"))
+            .with("From", "<sip:edge@example.net>;tag=a")
+            .with("To", "<sip:peer.example.com>")
+            .with("Call-ID", branch)
+            .with("CSeq", "1 OPTIONS")
+    }
+
+    #[test]
+    fn deadline_index_follows_the_transactions() {
+        let t0 = Instant::now();
+        let mut t: TransactionTable<u32> = TransactionTable::new(TimerConfig::default(), 100);
+        for i in 0..50u32 {
+            let start = t0 + Duration::from_millis(u64::from(i) * 10);
+            let rel = if i % 2 == 0 { Reliability::Unreliable } else { Reliability::Reliable };
+            t.start_client(start, options(&format!("z9hG4bK{i}")), rel, i).unwrap();
+        }
+        assert_eq!(t.len(), 50);
+        assert_eq!(t.deadlines.len(), 50);
+        // The earliest deadline is timer E of the first (UDP) transaction.
+        assert_eq!(t.poll_timeout(), Some(t0 + Duration::from_millis(500)));
+        let mut fired = 0;
+        while let Some(at) = t.poll_timeout() {
+            t.handle_timeout(at);
+            fired += 1;
+            assert!(t.poll_timeout().map_or(true, |next| next > at), "nothing due at {at:?} is left");
+            assert_eq!(t.by_id.len(), t.entries.len());
+            assert_eq!(t.deadlines.len(), t.entries.iter().filter(|(_, e)| e.deadline.is_some()).count());
+        }
+        assert!(t.is_empty());
+        assert!(t.by_id.is_empty() && t.deadlines.is_empty());
+        assert!(fired >= 50);
+        let timeouts =
+            std::iter::from_fn(|| t.poll_event()).filter(|e| e.event == Event::Timeout(super::super::Timer::F));
+        assert_eq!(timeouts.count(), 50);
+        // 25 UDP transactions sent 1 + 10 copies each, 25 reliable ones 1 each.
+        assert_eq!(std::iter::from_fn(|| t.poll_transmit()).count(), 25 * 11 + 25);
+    }
+}
