@@ -92,7 +92,12 @@ impl PeerCheck {
     /// The verify callback body.
     pub(crate) fn callback(&self, rec: &Recorder, ok: bool, ctx: &mut X509StoreContextRef) -> bool {
         if !ok {
-            let reason = classify_x509(ctx);
+            let reason = match classify_x509(ctx) {
+                FailureReason::WrongEku { subject, .. } if self.role == Role::Server => {
+                    FailureReason::WrongEku { subject, required: "clientAuth" }
+                }
+                r => r,
+            };
             if rec.debug {
                 tracing::debug!(conn = rec.id, "verify error: {reason}");
             }

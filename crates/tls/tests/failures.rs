@@ -260,6 +260,31 @@ fn t4_peer_cert_required() {
     assert_eq!(reason(&s), FailureReason::PeerCertRequired);
     assert_eq!(reason(&c), FailureReason::PeerCertRequired);
     assert!(c.unwrap_err().info.certificate_request_received);
+    // byoc-cloud never presents a certificate, even when one is configured (T3, 002).
+    let mut cfg = ClientConfig::new(byoc("off"), w.anchors());
+    cfg.identity = Some(w.identity(&LeafSpec::client("cucm1.example.net")));
+    let (s, _) = pair(&srv, &TlsClient::new(&cfg).unwrap(), HOST, &opts());
+    assert_eq!(reason(&s), FailureReason::PeerCertRequired);
+}
+
+#[test]
+fn t7_ip_identity_where_the_profile_allows_it() {
+    let w = World::new();
+    let text = shipped("byoc-cloud")
+        .replace("ip_identities = false", "ip_identities = true")
+        .replace("mode = \"hard\"", "mode = \"off\"");
+    let p = Profile::parse(&text, "ip-ok").unwrap();
+    let mut spec = w.spec(HOST);
+    spec.ips = vec!["127.0.0.1".into()];
+    let srv = server(byoc("off"), w.identity(&spec));
+    let (s, c) = pair(&srv, &client(p.clone(), w.anchors()), "127.0.0.1", &opts());
+    let (s, c) = (s.unwrap(), c.unwrap());
+    assert_eq!(s.sni, None, "no SNI for an IP target");
+    assert_eq!(c.verification, trunkgate_tls::Verification::Verified);
+    // A certificate without that iPAddress SAN does not match, even if its CN or DNS names do.
+    let srv = server(byoc("off"), w.identity(&w.spec("127.0.0.1")));
+    let (_, c) = pair(&srv, &client(p, w.anchors()), "127.0.0.1", &opts());
+    assert_eq!(code(&c), "NameMismatch");
 }
 
 #[test]
