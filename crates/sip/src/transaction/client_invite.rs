@@ -1,4 +1,4 @@
-//! The INVITE client transaction (RFC 3261 §17.1.1, Figure 5, as amended by RFC 6026 §7.2).
+//! The INVITE client transaction (RFC 3261 §17.1.1, Figure 5, as amended by RFC 6026).
 //!
 //! ```text
 //!              INVITE sent, A=T1 (UDP), B=64*T1

@@ -103,7 +103,7 @@ pub enum Event {
     Final(OwnedMessage),
     /// Server: the request that created the transaction (retransmissions are absorbed).
     Request(OwnedMessage),
-    /// INVITE server in the Accepted state: the ACK for a 2xx (RFC 6026 §8.7).
+    /// INVITE server in the Accepted state: the ACK for a 2xx (RFC 6026).
     Ack(OwnedMessage),
     /// Timer B or F (no final response: the TU answers 408 upstream or fails over) or timer H
     /// (no ACK for a non-2xx final response).

@@ -1,4 +1,4 @@
-//! The INVITE server transaction (RFC 3261 §17.2.1, Figure 7, as amended by RFC 6026 §7.1).
+//! The INVITE server transaction (RFC 3261 §17.2.1, Figure 7, as amended by RFC 6026).
 //!
 //! ```text
 //!   INVITE received -> Proceeding (Request to TU; 100 Trying if the TU sends it)
