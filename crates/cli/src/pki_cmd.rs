@@ -472,20 +472,24 @@ fn crl(a: CrlArgs, now: i64) -> anyhow::Result<()> {
 fn rotate(a: RotateArgs, now: i64) -> anyhow::Result<()> {
     let mut ca = Ca::open(&a.dir)?;
     let opts = AuthorityOptions { public: a.public.then_some(true), cn: a.cn, days: a.days, key: a.key };
-    match ca.rotate(&a.authority, &opts, now)? {
-        Rotation::IssuedCurrent(e) => println!(
-            "{}: issued current certificate {} (valid until {})",
-            a.authority,
-            e.serial,
-            trunkgate_pki::format_time(e.not_after)
-        ),
-        Rotation::IssuedUpcoming(e) => println!(
-            "{}: issued upcoming certificate {} (valid until {})",
-            a.authority,
-            e.serial,
-            trunkgate_pki::format_time(e.not_after)
-        ),
-        Rotation::Unchanged { reason } => println!("{}: nothing to do: {reason}", a.authority),
+    let issued = match ca.rotate(&a.authority, &opts, now)? {
+        Rotation::IssuedCurrent(e) => ("current", e),
+        Rotation::IssuedUpcoming(e) => ("upcoming", e),
+        Rotation::Unchanged { reason } => {
+            println!("{}: nothing to do: {reason}", a.authority);
+            return Ok(());
+        }
+    };
+    let (role, e) = issued;
+    println!(
+        "{}: issued {role} certificate {} (valid until {})",
+        a.authority,
+        e.serial,
+        trunkgate_pki::format_time(e.not_after)
+    );
+    if let Some(c) = ca.authority_certs(Some(&a.authority), now)?.into_iter().find(|c| c.entry.serial == e.serial) {
+        println!("  cert: {}", c.cert_path.display());
+        println!("  key:  {} (mode 0600)", c.key_path.display());
     }
     Ok(())
 }
@@ -540,6 +544,7 @@ fn list(a: ListArgs, now: i64) -> anyhow::Result<()> {
                     }
                     if let Some(c) = chains.iter().find(|c| c.entry.serial == e.serial) {
                         obj.insert("certificate".into(), c.chain_pem.clone().into());
+                        obj.insert("keyFile".into(), c.key_path.display().to_string().into());
                     }
                 }
                 v

@@ -18,6 +18,34 @@
 //! edge's job), verify chains for TLS (that is `trunkgate-tls`), read the clock (every
 //! time-dependent call takes `now`, Unix seconds; [`unix_now`] is the one place that reads it),
 //! or encrypt private keys at rest (they are protected by file mode 0600).
+//!
+//! Test material in a few lines:
+//!
+//! ```
+//! use trunkgate_pki::{CaSpec, CrlSpec, Issuer, KeyType, LeafSpec, Revocation, RevocationReason, Validity, DAY};
+//!
+//! # fn main() -> trunkgate_pki::Result<()> {
+//! let now = trunkgate_pki::unix_now();
+//! let root = Issuer::new_root(&CaSpec::new("Test Root", KeyType::P384, Validity::days_from(now, 3650)))?;
+//! let int = root.new_intermediate(&CaSpec::new("Test Int", KeyType::P384, Validity::days_from(now, 3650)))?;
+//! let server = int.issue(
+//!     &LeafSpec::server("sbc.test", Validity::new(now - 40 * DAY, now - DAY)) // already expired
+//!         .key(KeyType::Rsa2048)
+//!         .san("127.0.0.1")
+//!         .sip_uri("sip:sbc.test")
+//!         .crl_url("http://127.0.0.1:8080/crl.der"),
+//! )?;
+//! let crl = int.crl(&CrlSpec {
+//!     number: 1,
+//!     this_update: now,
+//!     next_update: now + 7 * DAY,
+//!     revoked: vec![Revocation { serial: server.serial()?, at: now, reason: RevocationReason::KeyCompromise }],
+//! })?;
+//! assert_eq!(server.chain.len(), 1); // the intermediate (T5)
+//! assert_eq!(crl.get_revoked().map(|r| r.len()), Some(1));
+//! # Ok(())
+//! # }
+//! ```
 
 mod ca;
 mod crl;

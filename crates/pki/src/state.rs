@@ -104,7 +104,7 @@ pub struct RevokedInfo {
 
 /// The status of an issued certificate at some instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum Status {
     Valid,
     NotYetValid,
@@ -120,7 +120,7 @@ impl Status {
     pub fn name(self) -> &'static str {
         match self {
             Status::Valid => "valid",
-            Status::NotYetValid => "notyetvalid",
+            Status::NotYetValid => "not-yet-valid",
             Status::Expired => "expired",
             Status::Revoked => "revoked",
             Status::Current => "current",
