@@ -212,7 +212,12 @@ fn params_equivalent(a: Params<'_>, b: Params<'_>, must: &[&str]) -> bool {
             return false;
         }
     }
-    for (name, va) in a.iter() {
+    // A repeated name counts once, with its first value (as `Params::get` reads it), so that
+    // equivalence stays reflexive.
+    for (i, (name, va)) in a.iter().enumerate() {
+        if a.iter().take(i).any(|(n, _)| scan::eq_ic(n, name)) {
+            continue;
+        }
         if let Some(vb) = b.get_bytes(name) {
             let same = match (va, vb) {
                 (Some(x), Some(y)) => scan::eq_ic(&unescape(x), &unescape(y)),
