@@ -342,3 +342,26 @@ fn t10_show_and_export_pem_der() {
     let shown = pki_ok(p, &["show", "r.csr"]);
     assert!(shown.contains("CSR 1/1 (PEM)") && shown.contains("verifies with its own key"), "{shown}");
 }
+
+#[test]
+fn concurrent_processes_on_one_ca_directory_lose_nothing() {
+    let d = lab();
+    let p = d.path();
+    let spawned: Vec<_> = (0..8)
+        .map(|i| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_trunkgate"))
+                .args(["pki", "issue", "client", "--dir", "ca", "--cn", &format!("agent {i}"), "--key", "p256"])
+                .args(["--out", &format!("agent{i}")])
+                .current_dir(p)
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut c in spawned {
+        assert!(c.wait().unwrap().success());
+    }
+    let json: serde_json::Value = serde_json::from_str(&pki_ok(p, &["list", "--dir", "ca", "--json"])).unwrap();
+    assert_eq!(json["total"], 8, "every concurrent issue is in the index");
+    assert_eq!(std::fs::read_dir(p.join("ca/certs")).unwrap().count(), 8);
+}

@@ -26,7 +26,7 @@ use crate::key::KeyType;
 use crate::names;
 use crate::serial::Serial;
 use crate::state::{EntryKind, IndexEntry, RevokedInfo, State, FORMAT, STATE_FILE, VERSION};
-use crate::store::{ensure_private_dir, DirLock, Mode, Txn};
+use crate::store::{ensure_private_dir, DirLock, Mode, Txn, LOCK_FILE};
 use crate::time::{self, Validity, DAY};
 
 pub(crate) const ROOT_CERT: &str = "root.crt";
@@ -131,25 +131,12 @@ impl Ca {
         if opts.days == 0 {
             return Err(Error::invalid("days", "0", "a CA must be valid for at least one day"));
         }
-        if dir.exists() {
-            if !dir.is_dir() {
-                return Err(Error::ForeignDir { dir: dir.to_path_buf(), reason: "it is not a directory".to_string() });
-            }
-            if dir.join(STATE_FILE).exists() {
-                State::load(dir)?;
-                Txn::check_free(&dir.join(STATE_FILE), opts.force)?;
-            } else {
-                let mut entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
-                if entries.next().is_some() {
-                    return Err(Error::ForeignDir {
-                        dir: dir.to_path_buf(),
-                        reason: format!("it is not empty and has no {STATE_FILE}"),
-                    });
-                }
-            }
-        }
+        // Checked before the lock (so a foreign directory gains no lock file) and again under it
+        // (so two concurrent inits cannot both believe the directory is free).
+        check_init_target(dir, opts.force, false)?;
         ensure_private_dir(dir)?;
         let lock = DirLock::acquire(dir)?;
+        check_init_target(dir, opts.force, true)?;
 
         let validity = Validity::days_from(now, opts.days);
         let root = Issuer::new_root(&CaSpec::new(&opts.cn, opts.key, validity))?;
@@ -484,6 +471,41 @@ impl Ca {
         self.state = state;
         Ok(())
     }
+}
+
+/// May `init` write into `dir`? Only if it is missing, empty, or a trunkgate CA and `force` is
+/// given. An empty directory may hold the leftovers of an interrupted init (our lock file, empty
+/// `certs/` and `authorities/`, temporary files). Without the lock, a directory that has our lock
+/// file is left for the check under the lock: another init may be writing it right now.
+fn check_init_target(dir: &Path, force: bool, locked: bool) -> Result<()> {
+    if !dir.exists() {
+        return Ok(());
+    }
+    if !dir.is_dir() {
+        return Err(Error::ForeignDir { dir: dir.to_path_buf(), reason: "it is not a directory".to_string() });
+    }
+    if dir.join(STATE_FILE).exists() {
+        State::load(dir)?;
+        return Txn::check_free(&dir.join(STATE_FILE), force);
+    }
+    if !locked && dir.join(LOCK_FILE).exists() {
+        return Ok(());
+    }
+    let leftover = |name: &str| {
+        let empty_dir = |d: &str| std::fs::read_dir(dir.join(d)).is_ok_and(|mut e| e.next().is_none());
+        name == LOCK_FILE
+            || (name.starts_with('.') && name.contains(".tmp-"))
+            || ((name == CERTS_DIR || name == AUTHORITIES_DIR) && empty_dir(name))
+    };
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    let mut names = entries.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned());
+    if names.any(|n| !leftover(&n)) {
+        return Err(Error::ForeignDir {
+            dir: dir.to_path_buf(),
+            reason: format!("it is not empty and has no {STATE_FILE}"),
+        });
+    }
+    Ok(())
 }
 
 /// `<root CN> Intermediate`, kept within the 64-character CN limit.

@@ -15,7 +15,7 @@ use crate::der::{self, oid};
 use crate::error::{CryptoContext, Error, Result};
 use crate::issuer::{Issuer, LeafProfile};
 use crate::key;
-use crate::names::{self, AltNames};
+use crate::names::AltNames;
 use crate::time::Validity;
 
 /// The certificate profile a CSR is signed under.
@@ -109,11 +109,7 @@ impl Issuer {
         let server = opts.profile == CsrProfile::Server;
         if server {
             if let Some(cn) = csr.subject.entries_by_nid(Nid::COMMONNAME).next() {
-                let cn = cn.data().to_string().unwrap_or_default();
-                let host = names::host_of_cn(&cn);
-                if host.parse::<std::net::IpAddr>().is_ok() || names::check_dns_name(host).is_ok() {
-                    names.add_host(host)?;
-                }
+                names.add_cn_host(&cn.data().to_string().unwrap_or_default());
             }
         }
         for h in &opts.extra_hosts {

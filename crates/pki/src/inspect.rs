@@ -282,15 +282,7 @@ fn describe_cert(c: &X509Ref, now: i64) -> Result<Vec<(&'static str, String)>> {
                 } else if let Some(e) = n.email() {
                     format!("email:{e}")
                 } else if let Some(ip) = n.ipaddress() {
-                    match ip.len() {
-                        4 => <[u8; 4]>::try_from(ip)
-                            .map(|a| format!("IP:{}", std::net::IpAddr::from(a)))
-                            .unwrap_or_default(),
-                        16 => <[u8; 16]>::try_from(ip)
-                            .map(|a| format!("IP:{}", std::net::IpAddr::from(a)))
-                            .unwrap_or_default(),
-                        _ => "IP:<malformed>".to_string(),
-                    }
+                    crate::names::ip_from_octets(ip).map_or("IP:<malformed>".to_string(), |ip| format!("IP:{ip}"))
                 } else {
                     "<other name>".to_string()
                 }

@@ -120,10 +120,7 @@ impl LeafSpec {
     pub(crate) fn alt_names(&self) -> Result<AltNames> {
         let mut out = AltNames::default();
         if self.server_auth {
-            let host = names::host_of_cn(&self.cn);
-            if host.parse::<std::net::IpAddr>().is_ok() || names::check_dns_name(host).is_ok() {
-                out.add_host(host)?;
-            }
+            out.add_cn_host(&self.cn);
         }
         for h in &self.hosts {
             out.add_host(h)?;

@@ -37,6 +37,16 @@ impl AltNames {
         Ok(())
     }
 
+    /// Add the host part of a server CN (`FQDN` or `FQDN/anything`, SPEC H2) when it is a DNS
+    /// name or an IP address; RFC 5922/6125 clients ignore the CN once there are SANs.
+    pub fn add_cn_host(&mut self, cn: &str) {
+        let host = host_of_cn(cn);
+        if host.parse::<IpAddr>().is_ok() || check_dns_name(host).is_ok() {
+            // Cannot fail: the host was just checked.
+            let _ = self.add_host(host);
+        }
+    }
+
     /// Add a SIP URI (RFC 5922 §7.1: `sip:` or `sips:` followed by a domain).
     pub fn add_sip_uri(&mut self, uri: &str) -> Result<()> {
         check_sip_uri(uri)?;
@@ -99,12 +109,7 @@ impl AltNames {
                 t if t == tag::ctx(2) => out.dns.push(text()?),
                 t if t == tag::ctx(6) => out.uris.push(text()?),
                 t if t == tag::ctx(7) => {
-                    let ip = match item.content.len() {
-                        4 => <[u8; 4]>::try_from(item.content).ok().map(IpAddr::from),
-                        16 => <[u8; 16]>::try_from(item.content).ok().map(IpAddr::from),
-                        _ => None,
-                    };
-                    out.ips.push(ip.ok_or(DerError("bad IP address in subjectAltName"))?);
+                    out.ips.push(ip_from_octets(item.content).ok_or(DerError("bad IP address in subjectAltName"))?);
                 }
                 _ => {
                     return Err(DerError(
@@ -114,6 +119,15 @@ impl AltNames {
             }
         }
         Ok(out)
+    }
+}
+
+/// An IPv4 (4 octets) or IPv6 (16 octets) address from a subjectAltName.
+pub fn ip_from_octets(octets: &[u8]) -> Option<IpAddr> {
+    match octets.len() {
+        4 => <[u8; 4]>::try_from(octets).ok().map(IpAddr::from),
+        16 => <[u8; 16]>::try_from(octets).ok().map(IpAddr::from),
+        _ => None,
     }
 }
 

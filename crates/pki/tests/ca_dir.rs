@@ -253,6 +253,23 @@ fn concurrent_commands_on_one_directory_lose_nothing() {
     assert_eq!(std::fs::read_dir(dir.join("certs")).unwrap().count(), 6);
 }
 
+#[test]
+fn concurrent_inits_of_one_directory_make_one_ca() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("ca");
+    let now = trunkgate_pki::unix_now();
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let dir = dir.clone();
+            std::thread::spawn(move || Ca::init(&dir, &init_opts(false), now).map(drop))
+        })
+        .collect();
+    let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "{results:?}");
+    assert!(results.iter().filter_map(|r| r.as_ref().err()).all(|e| matches!(e, Error::Exists { .. })));
+    Ca::open(&dir).unwrap();
+}
+
 /// Run `f` and check it fails and leaves `root` exactly as it was.
 fn refused(root: &Path, what: &str, f: impl FnOnce() -> Result<(), Error>) -> String {
     let before = snapshot(root);
