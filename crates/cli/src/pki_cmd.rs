@@ -382,9 +382,9 @@ fn issue(what: IssueCommand, now: i64) -> anyhow::Result<()> {
     if let Some(mac) = &e.mac {
         println!("  device:   MAC {mac}");
     }
-    let names = r.issued.cert.subject_alt_names().map(|n| n.len()).unwrap_or(0);
-    if names > 0 {
-        println!("  names:    {names} subjectAltName entries (see `trunkgate pki show`)");
+    let names = inspect::alt_names(&r.issued.cert);
+    if !names.is_empty() {
+        println!("  names:    {}", names.join(", "));
     }
     println!(
         "  valid:    {} .. {}{}",

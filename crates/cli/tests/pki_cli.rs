@@ -50,6 +50,7 @@ fn p1_t5_t11_h2_issue_server_and_verify_with_openssl() {
         ],
     );
     assert!(out.contains("issued server certificate"), "{out}");
+    assert!(out.contains("names:    DNS:pv.telco.net, DNS:sbc.telco.net, URI:sip:telco.net"), "{out}");
     assert_eq!(mode(&p.join("sbc.key")), 0o600);
     assert_eq!(mode(&p.join("ca/root.key")), 0o600);
     // T5: the chain file (leaf + intermediate) completes the path to the root.

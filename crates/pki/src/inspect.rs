@@ -271,24 +271,9 @@ fn describe_cert(c: &X509Ref, now: i64) -> Result<Vec<(&'static str, String)>> {
             .unwrap_or_else(|_| "<malformed>".to_string());
         l.push(("extended key usage", purposes));
     }
-    if let Some(names) = c.subject_alt_names() {
-        let list: Vec<String> = names
-            .iter()
-            .map(|n| {
-                if let Some(d) = n.dnsname() {
-                    format!("DNS:{d}")
-                } else if let Some(u) = n.uri() {
-                    format!("URI:{u}")
-                } else if let Some(e) = n.email() {
-                    format!("email:{e}")
-                } else if let Some(ip) = n.ipaddress() {
-                    crate::names::ip_from_octets(ip).map_or("IP:<malformed>".to_string(), |ip| format!("IP:{ip}"))
-                } else {
-                    "<other name>".to_string()
-                }
-            })
-            .collect();
-        l.push(("subject alt names", list.join(", ")));
+    let names = alt_names(c);
+    if !names.is_empty() {
+        l.push(("subject alt names", names.join(", ")));
     }
     if let Some(points) = c.crl_distribution_points() {
         let urls: Vec<String> = points
@@ -307,6 +292,29 @@ fn describe_cert(c: &X509Ref, now: i64) -> Result<Vec<(&'static str, String)>> {
     let fp = c.digest(MessageDigest::sha256()).ctx("hashing a certificate")?;
     l.push(("SHA-256 fingerprint", der::hex(&fp, ":")));
     Ok(l)
+}
+
+/// A certificate's subjectAltName entries as `DNS:…`, `IP:…`, `URI:…`, `email:…`.
+pub fn alt_names(c: &X509Ref) -> Vec<String> {
+    let Some(names) = c.subject_alt_names() else {
+        return Vec::new();
+    };
+    names
+        .iter()
+        .map(|n| {
+            if let Some(d) = n.dnsname() {
+                format!("DNS:{d}")
+            } else if let Some(u) = n.uri() {
+                format!("URI:{u}")
+            } else if let Some(e) = n.email() {
+                format!("email:{e}")
+            } else if let Some(ip) = n.ipaddress() {
+                crate::names::ip_from_octets(ip).map_or("IP:<malformed>".to_string(), |ip| format!("IP:{ip}"))
+            } else {
+                "<other name>".to_string()
+            }
+        })
+        .collect()
 }
 
 fn describe_csr(r: &X509ReqRef) -> Result<Vec<(&'static str, String)>> {
