@@ -113,6 +113,12 @@ fn check_identity(profile: &Profile, id: &Identity) -> Result<(), TlsError> {
             }
         }
     }
+    if id.chain.len() == 1 && leaf.issued(leaf) != X509VerifyResult::OK {
+        tracing::warn!(
+            subject = %subject,
+            "server certificate configured without its intermediates: peers that do not hold its issuer will refuse it (SPEC T5)"
+        );
+    }
     let rsa_only = profile
         .suites
         .iter()

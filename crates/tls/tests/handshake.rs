@@ -302,3 +302,20 @@ fn t10_identity_and_anchors_from_pem_and_der_files() {
     let other = rsa(5);
     assert!(Identity::new(vec![leaf], other).is_err());
 }
+
+#[test]
+fn ec_server_key_on_modern_and_refused_on_byoc_cloud() {
+    let w = World::new();
+    let key = ec(openssl::nid::Nid::X9_62_PRIME256V1);
+    let leaf = common::leaf(&w.inter, &w.spec(HOST), &key);
+    let id = Identity::new(vec![leaf, w.inter.cert.clone()], key).unwrap();
+    // modern: TLS 1.3 with an ECDSA certificate.
+    let srv = server(profile("modern"), id.clone());
+    let (s, c) = pair(&srv, &client(profile("modern"), w.anchors()), HOST, &PeerOptions::default());
+    let (s, c) = (s.unwrap(), c.unwrap());
+    assert_eq!(c.version.as_deref(), Some("TLSv1.3"));
+    assert_eq!(s.group.as_deref(), Some("X25519"));
+    // byoc-cloud's suites are all RSA-signed: an EC key is refused at load, with the fix.
+    let e = TlsServer::new(&ServerConfig::new(byoc("off"), id)).unwrap_err().to_string();
+    assert!(e.contains("RSA"), "{e}");
+}
