@@ -1,0 +1,1 @@
+//! trunkgate-check (issue 6): being written.
