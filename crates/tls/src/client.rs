@@ -47,6 +47,8 @@ pub struct PeerOptions {
     pub allowed_subjects: Vec<String>,
     /// Trust anchors for this peer instead of the configured ones (T4 trustpoint).
     pub trust: Option<TrustAnchors>,
+    /// Debug-log this connection's handshake even when the client's debug mode is off (O2).
+    pub debug: bool,
 }
 
 struct ClientState {
@@ -144,7 +146,7 @@ impl TlsClient {
             let store = anchors.to_store().map_err(|e| setup(FailureReason::Other { detail: e.to_string() }))?;
             ssl.set_verify_cert_store(store).map_err(other)?;
         }
-        let rec = Recorder::attach(&mut ssl, Role::Client, st.debug);
+        let rec = Recorder::attach(&mut ssl, Role::Client, st.debug || opts.debug);
         let p = &st.profile;
         let mut allowed = p.allowed_subjects.clone();
         allowed.extend(opts.allowed_subjects.iter().cloned());

@@ -39,6 +39,8 @@ pub struct ServerConfig {
     pub allowed_subjects: Vec<String>,
     /// Debug and key log.
     pub observe: ObserveOptions,
+    /// Debug-log handshakes from these remote addresses even when debug mode is off (O2).
+    pub debug_peers: Vec<IpAddr>,
 }
 
 impl ServerConfig {
@@ -51,6 +53,7 @@ impl ServerConfig {
             peer_trust: Vec::new(),
             allowed_subjects: Vec::new(),
             observe: ObserveOptions::default(),
+            debug_peers: Vec::new(),
         }
     }
 }
@@ -61,6 +64,7 @@ struct ServerState {
     peer_trust: HashMap<IpAddr, TrustAnchors>,
     check: Option<PeerCheck>,
     debug: bool,
+    debug_peers: Vec<IpAddr>,
 }
 
 /// A TLS server policy; cheap to share (`Arc`) among listener tasks.
@@ -233,7 +237,14 @@ fn build_state(cfg: &ServerConfig) -> Result<ServerState, TlsError> {
             warn_days: p.expiry_warning_days,
         })
     };
-    Ok(ServerState { ctx, profile: cfg.profile.clone(), peer_trust, check, debug: cfg.observe.debug })
+    Ok(ServerState {
+        ctx,
+        profile: cfg.profile.clone(),
+        peer_trust,
+        check,
+        debug: cfg.observe.debug,
+        debug_peers: cfg.debug_peers.clone(),
+    })
 }
 
 impl TlsServer {
@@ -278,7 +289,8 @@ impl TlsServer {
         let setup = |e: String| context::early_failure(peer, Role::Server, FailureReason::Other { detail: e });
         let st = self.current().ok_or_else(|| setup("server state unavailable".into()))?;
         let mut ssl = Ssl::new(&st.ctx).map_err(|e| setup(e.to_string()))?;
-        let rec = Recorder::attach(&mut ssl, Role::Server, st.debug);
+        let debug = st.debug || peer_ip.is_some_and(|ip| st.debug_peers.contains(&ip));
+        let rec = Recorder::attach(&mut ssl, Role::Server, debug);
         if let Some(check) = &st.check {
             if let Some(anchors) = peer_ip.and_then(|ip| st.peer_trust.get(&ip)) {
                 let store = anchors.to_store().map_err(|e| setup(e.to_string()))?;

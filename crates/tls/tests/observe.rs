@@ -89,3 +89,33 @@ fn t4_server_side_per_peer_trustpoint() {
     let (s, _) = pair(&srv, &client_with(&w), HOST, &PeerOptions::default());
     assert_eq!(code(&s), "UnknownCa");
 }
+
+#[test]
+fn o2_debug_per_peer_and_client_reload() {
+    let w = World::new();
+    let buf = Buf::default();
+    let b2 = buf.clone();
+    let sub = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(move || b2.clone())
+        .finish();
+    let srv = server(byoc("off"), w.identity(&w.spec(HOST)));
+    let cl = client(byoc("off"), w.anchors());
+    tracing::subscriber::with_default(sub, || {
+        let quiet = PeerOptions::default();
+        pair(&srv, &cl, HOST, &quiet).1.unwrap();
+        assert!(!String::from_utf8_lossy(&buf.0.lock().unwrap()).contains("ClientHello"));
+        let loud = PeerOptions { debug: true, ..Default::default() };
+        pair(&srv, &cl, HOST, &loud).1.unwrap();
+        assert!(String::from_utf8_lossy(&buf.0.lock().unwrap()).contains(">>> handshake ClientHello"));
+    });
+    // A client reload that does not validate keeps the old trust.
+    let e = cl.reload(&ClientConfig::new(byoc("off"), trunkgate_tls::TrustAnchors::new("empty"))).unwrap_err();
+    assert!(e.to_string().contains("holds no certificate"), "{e}");
+    assert!(pair(&srv, &cl, HOST, &PeerOptions::default()).1.is_ok());
+    // A good one switches trust for new connections.
+    let other = World::new_with_root_key(3);
+    cl.reload(&ClientConfig::new(byoc("off"), other.anchors())).unwrap();
+    assert_eq!(code(&pair(&srv, &cl, HOST, &PeerOptions::default()).1), "UnknownCa");
+}
