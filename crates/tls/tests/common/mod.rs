@@ -397,7 +397,7 @@ pub fn pair(server: &Arc<TlsServer>, client: &TlsClient, target: &str, opts: &Pe
         let (s, peer) = l.accept().unwrap();
         s.set_read_timeout(Some(TIMEOUT)).unwrap();
         s.set_write_timeout(Some(TIMEOUT)).unwrap();
-        match srv.accept_blocking(s, Some(peer.ip()), &peer.to_string()) {
+        let r = match srv.accept_blocking(&s, Some(peer.ip()), &peer.to_string()) {
             Ok((mut tls, info)) => {
                 let mut b = [0u8; 1];
                 if tls.read_exact(&mut b).is_ok() {
@@ -406,7 +406,14 @@ pub fn pair(server: &Arc<TlsServer>, client: &TlsClient, target: &str, opts: &Pe
                 Ok(info)
             }
             Err(e) => Err(e),
-        }
+        };
+        // Lingering close: drain what the client still sends, so that closing does not reset
+        // the connection and destroy our alert before the client reads it (TLS 1.3 refusals
+        // arrive after the client's handshake has completed).
+        let _ = s.shutdown(std::net::Shutdown::Write);
+        let mut sink = [0u8; 4096];
+        while matches!((&s).read(&mut sink), Ok(n) if n > 0) {}
+        r
     });
     let s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(TIMEOUT)).unwrap();
