@@ -91,7 +91,9 @@ fn build_state(cfg: &ClientConfig) -> Result<ClientState, TlsError> {
             b.check_private_key().map_err(|_| TlsError::KeyMismatch { subject: certs::subject(leaf) })?;
         }
     }
-    Ok(ClientState { ctx: b.build(), profile: p.clone(), crls: context::crl_store(p)?, debug: cfg.observe.debug })
+    let ctx = b.build();
+    context::check_exact_suites(&ctx, p)?;
+    Ok(ClientState { ctx, profile: p.clone(), crls: context::crl_store(p)?, debug: cfg.observe.debug })
 }
 
 impl TlsClient {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use openssl::ssl::{SslContextBuilder, SslMethod, SslOptions, SslRef};
+use openssl::ssl::{SslContextBuilder, SslContextRef, SslMethod, SslOptions, SslRef};
 
 use crate::crl::CrlStore;
 use crate::error::{FailureReason, HandshakeError, TlsError};
@@ -72,6 +72,30 @@ pub(crate) fn builder(profile: &Profile, role: Role, observe: &ObserveOptions) -
         });
     }
     Ok(b)
+}
+
+/// Check that OpenSSL enables exactly the profile's suites (T2: "exactly"): a suite dropped
+/// by the version range, the security level or the OpenSSL build is an error, not a surprise.
+pub(crate) fn check_exact_suites(ctx: &SslContextRef, profile: &Profile) -> Result<(), TlsError> {
+    let ssl = openssl::ssl::Ssl::new(ctx).map_err(TlsError::ossl("a test connection"))?;
+    let enabled = crate::ffi::supported_cipher_names(&ssl);
+    let wanted: Vec<&str> = profile.suites.iter().map(|s| s.openssl).collect();
+    let missing: Vec<&str> = wanted.iter().filter(|w| !enabled.iter().any(|e| e == *w)).copied().collect();
+    let extra: Vec<&String> = enabled.iter().filter(|e| !wanted.contains(&e.as_str())).collect();
+    if missing.is_empty() && extra.is_empty() {
+        return Ok(());
+    }
+    let name = |o: &str| suites::by_openssl(o).map_or(o.to_string(), |s| s.iana.to_string());
+    Err(TlsError::Config {
+        file: format!("profile {}", profile.name),
+        line: 0,
+        message: format!(
+            "OpenSSL would not use exactly the listed suites: not enabled [{}], enabled but not listed [{}]",
+            missing.iter().map(|m| name(m)).collect::<Vec<_>>().join(", "),
+            extra.iter().map(|e| name(e)).collect::<Vec<_>>().join(", ")
+        ),
+        fix: "list only suites usable with the profile's versions (e.g. no SHA-256/GCM suites with TLS 1.1)".into(),
+    })
 }
 
 /// The CRL store a profile asks for.

@@ -111,3 +111,24 @@ pub(crate) fn negotiated_group_nid(ssl: &SslRef) -> Option<openssl::nid::Nid> {
     }
     c_int::try_from(r).ok().map(openssl::nid::Nid::from_raw)
 }
+
+extern "C" {
+    fn SSL_get1_supported_ciphers(ssl: *mut openssl_sys::SSL) -> *mut openssl_sys::stack_st_SSL_CIPHER;
+}
+
+/// OpenSSL names of the suites a connection would really offer/accept (after version range,
+/// security level and build options): `SSL_get1_supported_ciphers`.
+pub(crate) fn supported_cipher_names(ssl: &SslRef) -> Vec<String> {
+    use foreign_types::ForeignType;
+    use openssl::ssl::SslCipher;
+    use openssl::stack::Stack;
+    // SAFETY: `ssl` is a live SSL object. The function returns a new stack (or NULL) that the
+    // caller owns; `Stack::from_ptr` takes that ownership and frees the stack (not the ciphers,
+    // which OpenSSL owns: `SslCipher` has no destructor) when dropped.
+    let ptr = unsafe { SSL_get1_supported_ciphers(ssl.as_ptr()) };
+    if ptr.is_null() {
+        return Vec::new();
+    }
+    let stack: Stack<SslCipher> = unsafe { Stack::from_ptr(ptr) };
+    stack.iter().map(|c| c.name().to_string()).collect()
+}

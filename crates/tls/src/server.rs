@@ -195,7 +195,9 @@ fn context_for(
             Ok(())
         });
     }
-    Ok(b.build())
+    let ctx = b.build();
+    context::check_exact_suites(&ctx, p)?;
+    Ok(ctx)
 }
 
 fn build_state(cfg: &ServerConfig) -> Result<ServerState, TlsError> {

@@ -319,3 +319,12 @@ fn ec_server_key_on_modern_and_refused_on_byoc_cloud() {
     let e = TlsServer::new(&ServerConfig::new(byoc("off"), id)).unwrap_err().to_string();
     assert!(e.contains("RSA"), "{e}");
 }
+
+#[test]
+fn t2_exact_suites_checked_at_build() {
+    let w = World::new();
+    // GCM needs TLS 1.2: OpenSSL would silently drop it from a TLS 1.1 profile.
+    let p = custom("\"1.1\"", "\"TLS_RSA_WITH_AES_256_CBC_SHA\", \"TLS_RSA_WITH_AES_256_GCM_SHA384\"", "\"P-384\"");
+    let e = TlsClient::new(&ClientConfig::new(p, w.anchors())).unwrap_err().to_string();
+    assert!(e.contains("not enabled [TLS_RSA_WITH_AES_256_GCM_SHA384]"), "{e}");
+}
