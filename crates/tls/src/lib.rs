@@ -17,6 +17,36 @@
 //!   of messages, states and errors; an NSS key log ([`ObserveOptions`]).
 //! - **Reload** without dropping connections ([`TlsServer::reload`], [`TlsClient::reload`]).
 //!
+//! A listener and an outbound trunk connection, as the edge wires them:
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::path::Path;
+//! use trunkgate_tls::*;
+//!
+//! let profile = Profile::load(Path::new("profiles/byoc-cloud.toml"))?;
+//! let me = Identity::from_files(Path::new("edge.pem"), Path::new("edge.key"), &[])?;
+//! let server = TlsServer::new(&ServerConfig::new(profile.clone(), me))?;
+//!
+//! let table = TrustTable::load(Path::new("trust/byoc-cloud-digicert.toml"))?;
+//! let (roots, report) = table.select_from_bundle(Path::new(trust::SYSTEM_BUNDLE))?;
+//! assert!(report.missing.is_empty(), "{:?}", report.missing);
+//! let client = TlsClient::new(&ClientConfig::new(profile.clone(), roots))?;
+//! profile.check_target("lb01.voice.use1.pure.cloud")?; // at configuration time (T7)
+//!
+//! let listener = tokio::net::TcpListener::bind("0.0.0.0:5061").await?;
+//! let (tcp, peer) = listener.accept().await?;
+//! match server.accept(tcp, Some(peer.ip()), &peer.to_string()).await {
+//!     Ok((_tls, info)) => println!("{} {:?} {:?}", peer, info.version, info.cipher),
+//!     Err(e) => println!("{}: {} (fix: {})", e.reason.code(), e.reason.explanation(), e.reason.fix()),
+//! }
+//!
+//! let tcp = tokio::net::TcpStream::connect("lb01.voice.use1.pure.cloud:5061").await?;
+//! let (_tls, info) = client.connect("lb01.voice.use1.pure.cloud", &PeerOptions::default(), tcp).await?;
+//! assert_eq!(info.verification, Verification::Verified);
+//! # Ok(()) }
+//! ```
+//!
 //! What it does not do: open sockets or listen (the edge does; this crate takes a stream),
 //! resolve names (RFC 3263 is the edge's), fetch missing intermediates (never, T5), speak OCSP,
 //! issue certificates (`trunkgate-pki` does). The only `unsafe` code is in the small `ffi`

@@ -102,6 +102,18 @@ fn check_identity(profile: &Profile, id: &Identity) -> Result<(), TlsError> {
                 "check the clock or wait for the certificate's start date (SPEC T8)",
             ));
         }
+        if profile.expiry_warning_days > 0 {
+            let soon = openssl::asn1::Asn1Time::days_from_now(profile.expiry_warning_days)
+                .map_err(TlsError::ossl("the clock"))?;
+            if c.not_after() < soon {
+                tracing::warn!(
+                    "our certificate {} expires {} (within {} days): renew it (SPEC T8)",
+                    certs::subject(c),
+                    c.not_after(),
+                    profile.expiry_warning_days
+                );
+            }
+        }
     }
     for pair in id.chain.windows(2) {
         if let [child, parent] = pair {
