@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod check_cmd;
+mod edge_cmd;
 mod pki_cmd;
 mod sip_cmd;
 
@@ -23,6 +24,12 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run a throwaway PKI, two edges joined by a byoc-cloud TLS trunk, and one call through
+    /// them; print the handshake, the call ladder and the result (exit 0 only if the call
+    /// completed).
+    Demo(edge_cmd::DemoArgs),
+    /// Run the edge: TLS trunks outside, plain SIP inside (see examples/edge/).
+    Serve(edge_cmd::ServeArgs),
     /// Work with SIP messages offline: parse one and see how trunkgate reads it.
     Sip(sip_cmd::SipArgs),
     /// Run a private CA: roots, server/client/device certificates, CSRs, CRLs, rotation.
@@ -34,6 +41,8 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Demo(args) => edge_cmd::demo(args),
+        Command::Serve(args) => edge_cmd::serve(args),
         Command::Sip(args) => sip_cmd::run(args),
         Command::Pki(args) => pki_cmd::run(args),
         Command::Check(args) => check_cmd::run(args),

@@ -1,0 +1,231 @@
+//! One side of a call as a dialog (RFC 3261 §12): identifiers, targets, sequence numbers, and
+//! the requests and responses the B2BUA writes on it.
+
+use trunkgate_sip::headers::NameAddr;
+use trunkgate_sip::{Method, OwnedMessage};
+
+use crate::config::{Side, Transport};
+use crate::core::types::Dest;
+
+/// A random token (hex) for tags, branches and Call-IDs.
+pub fn token(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes.min(32)];
+    if openssl::rand::rand_bytes(&mut buf).is_err() {
+        // The CSPRNG failing is not recoverable in any useful way; fall back to time-based bytes
+        // rather than panic (tags need uniqueness, not secrecy).
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        for (i, b) in buf.iter_mut().enumerate() {
+            *b = (t >> ((i % 16) * 8)) as u8;
+        }
+    }
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A new RFC 3261 branch.
+pub fn branch() -> String {
+    format!("z9hG4bK{}", token(10))
+}
+
+/// A From/To value without its `tag` (display name and URI in `<>`, other parameters kept).
+pub fn without_tag(value: &[u8]) -> String {
+    match NameAddr::parse(value) {
+        Ok(na) => {
+            let mut out = String::new();
+            if let Some(d) = na.display {
+                let d = String::from_utf8_lossy(d);
+                if na.display_quoted {
+                    out.push_str(&format!("\"{d}\" "));
+                } else {
+                    out.push_str(&format!("{d} "));
+                }
+            }
+            out.push('<');
+            out.push_str(&String::from_utf8_lossy(na.uri.raw));
+            out.push('>');
+            for (k, v) in na.params.iter() {
+                if k.eq_ignore_ascii_case(b"tag") {
+                    continue;
+                }
+                out.push(';');
+                out.push_str(&String::from_utf8_lossy(k));
+                if let Some(v) = v {
+                    out.push('=');
+                    out.push_str(&String::from_utf8_lossy(v));
+                }
+            }
+            out
+        }
+        Err(_) => String::from_utf8_lossy(value).into_owned(),
+    }
+}
+
+/// The tag of a From/To value.
+pub fn tag_of(value: &[u8]) -> Option<String> {
+    NameAddr::parse(value).ok().and_then(|na| na.tag().map(|t| String::from_utf8_lossy(t).into_owned()))
+}
+
+/// The URI of the first Contact value.
+pub fn contact_uri(msg: &OwnedMessage) -> Option<String> {
+    let v = msg.get("Contact")?;
+    let first = trunkgate_sip::scan::split_outside(v, b',').next()?;
+    NameAddr::parse(first).ok().map(|na| String::from_utf8_lossy(na.uri.raw).into_owned())
+}
+
+/// The Request-URI of an owned request.
+pub fn request_uri(msg: &OwnedMessage) -> Option<&str> {
+    match &msg.start {
+        trunkgate_sip::OwnedStart::Request { uri, .. } => Some(uri),
+        trunkgate_sip::OwnedStart::Response { .. } => None,
+    }
+}
+
+/// The method of an owned request.
+pub fn method(msg: &OwnedMessage) -> Option<&Method> {
+    match &msg.start {
+        trunkgate_sip::OwnedStart::Request { method, .. } => Some(method),
+        trunkgate_sip::OwnedStart::Response { .. } => None,
+    }
+}
+
+/// The status of an owned response.
+pub fn status(msg: &OwnedMessage) -> Option<u16> {
+    match &msg.start {
+        trunkgate_sip::OwnedStart::Response { status, .. } => Some(*status),
+        trunkgate_sip::OwnedStart::Request { .. } => None,
+    }
+}
+
+/// How the edge is addressed on one side: Via sent-by and Contact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalAddr {
+    /// Host (advertised name or address).
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// Transport.
+    pub transport: Transport,
+}
+
+impl LocalAddr {
+    /// A Via value with a new branch; returns (value, branch).
+    pub fn via(&self) -> (String, String) {
+        let b = branch();
+        (format!("SIP/2.0/{} {}:{};branch={b};rport", self.transport.via(), self.host, self.port), b)
+    }
+
+    /// Our Contact on this side.
+    pub fn contact(&self) -> String {
+        match self.transport {
+            Transport::Udp => format!("<sip:trunkgate@{}:{}>", self.host, self.port),
+            Transport::Tcp => format!("<sip:trunkgate@{}:{};transport=tcp>", self.host, self.port),
+            Transport::Tls => format!("<sip:trunkgate@{}:{};transport=tls>", self.host, self.port),
+        }
+    }
+}
+
+/// One dialog of a call.
+#[derive(Debug, Clone)]
+pub struct Leg {
+    /// Which side it faces.
+    pub side: Side,
+    /// Call-ID.
+    pub call_id: String,
+    /// Our tag.
+    pub local_tag: String,
+    /// Their tag, once known.
+    pub remote_tag: Option<String>,
+    /// Our identity (From on requests we send), without tag.
+    pub local_id: String,
+    /// Their identity (To on requests we send), without tag.
+    pub remote_id: String,
+    /// Our last CSeq number on this leg.
+    pub local_cseq: u32,
+    /// Where in-dialog requests are addressed (their Contact), as the Request-URI.
+    pub remote_target: String,
+    /// Where in-dialog requests are sent.
+    pub dest: Dest,
+    /// How we are addressed on this leg.
+    pub local: LocalAddr,
+}
+
+impl Leg {
+    /// The From value we send (our identity with our tag).
+    pub fn from_value(&self) -> String {
+        format!("{};tag={}", self.local_id, self.local_tag)
+    }
+
+    /// The To value we send (their identity with their tag when known).
+    pub fn to_value(&self) -> String {
+        match &self.remote_tag {
+            Some(t) => format!("{};tag={t}", self.remote_id),
+            None => self.remote_id.clone(),
+        }
+    }
+
+    /// A new in-dialog (or initial) request on this leg; bumps the CSeq except for ACK.
+    pub fn request(&mut self, method: Method, max_forwards: u8, agent: &str) -> OwnedMessage {
+        let cseq = if method == Method::Ack { self.local_cseq } else { self.next_cseq() };
+        let (via, _) = self.local.via();
+        let mut m = OwnedMessage::request(method.clone(), self.remote_target.clone());
+        m.push("Via", via);
+        m.push("Max-Forwards", max_forwards.to_string());
+        m.push("From", self.from_value());
+        m.push("To", self.to_value());
+        m.push("Call-ID", &self.call_id);
+        m.push("CSeq", format!("{cseq} {method}"));
+        if matches!(method, Method::Invite | Method::Update | Method::Subscribe | Method::Refer) {
+            m.push("Contact", self.local.contact());
+        }
+        m.push("User-Agent", agent);
+        m
+    }
+
+    fn next_cseq(&mut self) -> u32 {
+        self.local_cseq = self.local_cseq.wrapping_add(1).max(1);
+        self.local_cseq
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn tags_are_stripped_and_found() {
+        let v = b"\"Alice A\" <sip:alice@example.com>;tag=abc;x=1";
+        assert_eq!(without_tag(v), "\"Alice A\" <sip:alice@example.com>;x=1");
+        assert_eq!(tag_of(v).as_deref(), Some("abc"));
+        assert_eq!(without_tag(b"sip:bob@example.com;tag=9"), "<sip:bob@example.com>");
+    }
+
+    #[test]
+    fn tokens_are_unique_hex() {
+        let (a, b) = (token(8), token(8));
+        assert_eq!(a.len(), 16);
+        assert_ne!(a, b);
+        assert!(branch().starts_with("z9hG4bK"));
+    }
+
+    #[test]
+    fn leg_requests_carry_dialog_state() {
+        let mut leg = Leg {
+            side: Side::Inside,
+            call_id: "c1".into(),
+            local_tag: "l".into(),
+            remote_tag: Some("r".into()),
+            local_id: "<sip:a@x>".into(),
+            remote_id: "<sip:b@y>".into(),
+            local_cseq: 1,
+            remote_target: "sip:b@192.0.2.1:5060".into(),
+            dest: Dest::Conn(1),
+            local: LocalAddr { host: "127.0.0.1".into(), port: 5060, transport: Transport::Udp },
+        };
+        let bye = leg.request(Method::Bye, 70, "tg");
+        assert_eq!(bye.get("CSeq"), Some(&b"2 BYE"[..]));
+        assert_eq!(bye.get("To"), Some(&b"<sip:b@y>;tag=r"[..]));
+        assert_eq!(bye.get("From"), Some(&b"<sip:a@x>;tag=l"[..]));
+        let ack = leg.request(Method::Ack, 70, "tg");
+        assert_eq!(ack.get("CSeq"), Some(&b"2 ACK"[..]));
+    }
+}

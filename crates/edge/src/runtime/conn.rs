@@ -1,0 +1,108 @@
+//! One stream connection (TLS or TCP, either direction): a reader task that frames messages
+//! (RFC 5626 keepalives answered here) with idle and slowloris timeouts, and a writer task fed
+//! by a bounded channel.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use trunkgate_sip::framing::PONG;
+use trunkgate_sip::{Frame, Limits, StreamFramer};
+
+use super::{Input, Shared};
+use crate::config::{Side, Transport};
+use crate::core::{ConnId, Dest, Origin};
+
+/// Messages waiting for one connection's writer; a peer that does not read is cut off rather
+/// than buffered without bound.
+pub(crate) const WRITE_QUEUE: usize = 512;
+
+/// What the runtime keeps about a live connection.
+#[derive(Debug, Clone)]
+pub(crate) struct ConnHandle {
+    pub writer: mpsc::Sender<Vec<u8>>,
+    pub side: Side,
+}
+
+/// Starts the reader and writer tasks of a connection and registers it with the core task.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn spawn<S>(
+    shared: Arc<Shared>,
+    id: ConnId,
+    stream: S,
+    side: Side,
+    transport: Transport,
+    peer: SocketAddr,
+    verified_names: Vec<String>,
+    slot: Option<super::listen::Slot>,
+) -> ConnHandle
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (mut rd, mut wr) = tokio::io::split(stream);
+    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(WRITE_QUEUE);
+    let handle = ConnHandle { writer: tx.clone(), side };
+    tokio::spawn(async move {
+        while let Some(bytes) = rx.recv().await {
+            if wr.write_all(&bytes).await.is_err() {
+                break;
+            }
+        }
+        let _ = wr.shutdown().await;
+    });
+    let limits = Limits { max_message_size: shared.cfg.edge.max_message_size, ..Limits::default() };
+    let idle = Duration::from_secs(shared.cfg.edge.idle_timeout_s.max(1));
+    let partial = Duration::from_millis(shared.cfg.edge.partial_message_timeout_ms.max(100));
+    let inputs = shared.inputs.clone();
+    tokio::spawn(async move {
+        let _slot = slot; // released when the connection ends
+        let origin = Origin { reply: Dest::Conn(id), side, transport, peer, verified_names };
+        let mut framer = StreamFramer::new(limits);
+        let mut buf = vec![0u8; 16 * 1024];
+        let mut partial_since: Option<Instant> = None;
+        let reason = loop {
+            let wait = match partial_since {
+                Some(t) => partial.saturating_sub(t.elapsed()),
+                None => idle,
+            };
+            let n = match tokio::time::timeout(wait, rd.read(&mut buf)).await {
+                Err(_) if partial_since.is_some() => break "a message was started and not completed in time",
+                Err(_) => break "idle timeout",
+                Ok(Err(_)) => break "read error",
+                Ok(Ok(0)) => break "closed by peer",
+                Ok(Ok(n)) => n,
+            };
+            framer.push(buf.get(..n).unwrap_or_default());
+            let mut fatal = None;
+            loop {
+                match framer.next_frame() {
+                    Ok(Some(Frame::Message(m))) => {
+                        if inputs.send(Input::Message { origin: origin.clone(), bytes: m }).await.is_err() {
+                            fatal = Some("edge stopping");
+                            break;
+                        }
+                    }
+                    Ok(Some(Frame::Ping)) => {
+                        let _ = tx.try_send(PONG.to_vec());
+                    }
+                    Ok(Some(Frame::Pong)) => {}
+                    Ok(None) => break,
+                    Err(_) => {
+                        fatal = Some("stream cannot be framed (bad Content-Length or message too large)");
+                        break;
+                    }
+                }
+            }
+            if let Some(r) = fatal {
+                break r;
+            }
+            partial_since = if framer.has_partial() { partial_since.or(Some(Instant::now())) } else { None };
+        };
+        tracing::debug!(conn = id, %peer, reason, "connection closed");
+        let _ = inputs.send(Input::ConnClosed { id }).await;
+    });
+    handle
+}
