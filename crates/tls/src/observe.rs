@@ -238,42 +238,40 @@ pub fn alert_name(code: u8) -> &'static str {
 /// Parse a ClientHello body (after the 4-byte handshake header) for offered suites and groups.
 /// Bounded, never panics; gives what it could read.
 pub(crate) fn parse_client_hello(body: &[u8]) -> (Vec<u16>, Vec<u16>) {
-    let mut suites_out = Vec::new();
-    let mut groups = Vec::new();
+    let mut out = (Vec::new(), Vec::new());
+    // A truncated or malformed hello leaves what was read so far.
+    let _complete: Option<()> = read_client_hello(body, &mut out.0, &mut out.1);
+    out
+}
+
+fn u16_list(bytes: &[u8], into: &mut Vec<u16>) {
+    into.extend(bytes.chunks_exact(2).filter_map(|p| match p {
+        [a, b] => Some(u16::from_be_bytes([*a, *b])),
+        _ => None,
+    }));
+}
+
+fn read_client_hello(body: &[u8], suites: &mut Vec<u16>, groups: &mut Vec<u16>) -> Option<()> {
     let mut r = Reader { b: body, p: 0 };
-    let parsed = (|| -> Option<()> {
-        r.skip(2 + 32)?;
-        let sid = r.u8()? as usize;
-        r.skip(sid)?;
-        let n = r.u16()? as usize;
-        let cs = r.take(n)?;
-        for pair in cs.chunks_exact(2) {
-            if let [a, b] = pair {
-                suites_out.push(u16::from_be_bytes([*a, *b]));
-            }
+    r.skip(2 + 32)?; // legacy_version, random
+    let sid = r.u8()? as usize;
+    r.skip(sid)?;
+    let n = r.u16()? as usize;
+    u16_list(r.take(n)?, suites);
+    let comp = r.u8()? as usize;
+    r.skip(comp)?;
+    let ext_len = r.u16()? as usize;
+    let mut e = Reader { b: r.take(ext_len)?, p: 0 };
+    while let (Some(t), Some(l)) = (e.u16(), e.u16()) {
+        let data = e.take(l as usize)?;
+        if t == 10 {
+            // supported_groups
+            let mut g = Reader { b: data, p: 0 };
+            let gl = g.u16()? as usize;
+            u16_list(g.take(gl)?, groups);
         }
-        let comp = r.u8()? as usize;
-        r.skip(comp)?;
-        let ext_len = r.u16()? as usize;
-        let exts = r.take(ext_len)?;
-        let mut e = Reader { b: exts, p: 0 };
-        while let (Some(t), Some(l)) = (e.u16(), e.u16()) {
-            let data = e.take(l as usize)?;
-            if t == 10 {
-                let mut g = Reader { b: data, p: 0 };
-                let gl = g.u16()? as usize;
-                let list = g.take(gl)?;
-                for pair in list.chunks_exact(2) {
-                    if let [a, b] = pair {
-                        groups.push(u16::from_be_bytes([*a, *b]));
-                    }
-                }
-            }
-        }
-        Some(())
-    })();
-    let _ = parsed;
-    (suites_out, groups)
+    }
+    Some(())
 }
 
 struct Reader<'a> {
