@@ -57,7 +57,8 @@ type Logged = (Instant, &'static str, EdgeEvent);
 const CUSTOMER: &str = "edge.customer.test";
 const CLOUD: &str = "cloud.trunkgate.test";
 
-fn free_port() -> std::io::Result<u16> {
+/// A free TCP port on 127.0.0.1 (bound and released).
+pub fn free_port() -> std::io::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
@@ -69,10 +70,18 @@ fn write(path: &Path, data: &[u8], private: bool) -> std::io::Result<()> {
     f.write_all(data)
 }
 
-struct Pki {
-    dir: PathBuf,
-    summary: String,
+/// A throwaway PKI in a temporary directory (removed on drop): a P-384 root and intermediate,
+/// RSA-2048 server certificates (serverAuth only, T11) for the given host names with chain
+/// files, and empty CRLs of both CAs. Used by the demo and by the edge's interop tests.
+#[derive(Debug)]
+pub struct Lab {
+    /// The directory: `HOST.chain.pem`, `HOST.key` (0600), `root.pem`, `int.crl.pem`, `root.crl.pem`.
+    pub dir: PathBuf,
+    /// One line describing it.
+    pub summary: String,
 }
+
+type Pki = Lab;
 
 impl Drop for Pki {
     fn drop(&mut self) {
@@ -81,38 +90,64 @@ impl Drop for Pki {
 }
 
 fn make_pki() -> Result<Pki, DemoError> {
-    let now = trunkgate_pki::unix_now();
-    let dir =
-        std::env::temp_dir().join(format!("trunkgate-demo-{}-{}", std::process::id(), crate::core::leg::token(4)));
-    std::fs::create_dir(&dir)?;
-    let pki = Pki { dir: dir.clone(), summary: String::new() };
-    let root = Issuer::new_root(&CaSpec::new("trunkgate demo root", KeyType::P384, Validity::days_from(now, 365)))?;
-    let int = root.new_intermediate(&CaSpec::new(
-        "trunkgate demo intermediate",
-        KeyType::P384,
-        Validity::days_from(now, 365),
-    ))?;
-    for host in [CUSTOMER, CLOUD] {
-        // RSA keys: the byoc-cloud suites are all *_RSA_* (SPEC T2). serverAuth only (T11).
-        let leaf = int.issue(&LeafSpec::server(host, Validity::days_from(now, 90)).key(KeyType::Rsa2048))?;
-        write(&dir.join(format!("{host}.chain.pem")), &leaf.chain_pem()?, false)?;
-        write(&dir.join(format!("{host}.key")), &leaf.key_pem()?, true)?;
-    }
-    write(&dir.join("root.pem"), &root.cert().to_pem().map_err(DemoError::Openssl)?, false)?;
-    let crl = |issuer: &Issuer| {
-        issuer.crl(&CrlSpec { number: 1, this_update: now - 60, next_update: now + DAY, revoked: vec![] })
-    };
-    write(&dir.join("int.crl.pem"), &crl(&int)?.to_pem().map_err(DemoError::Openssl)?, false)?;
-    write(&dir.join("root.crl.pem"), &crl(&root)?.to_pem().map_err(DemoError::Openssl)?, false)?;
-    let mut pki = pki;
-    pki.summary = format!(
-        "root \"trunkgate demo root\" (P-384) → intermediate (P-384) → {CUSTOMER}, {CLOUD} (RSA 2048, serverAuth); empty CRLs"
-    );
-    Ok(pki)
+    Lab::new(&[CUSTOMER, CLOUD])
 }
 
+impl Lab {
+    /// Makes the PKI for these host names.
+    pub fn new(hosts: &[&str]) -> Result<Lab, DemoError> {
+        let now = trunkgate_pki::unix_now();
+        let dir =
+            std::env::temp_dir().join(format!("trunkgate-demo-{}-{}", std::process::id(), crate::core::leg::token(4)));
+        std::fs::create_dir(&dir)?;
+        let pki = Pki { dir: dir.clone(), summary: String::new() };
+        let root = Issuer::new_root(&CaSpec::new("trunkgate demo root", KeyType::P384, Validity::days_from(now, 365)))?;
+        let int = root.new_intermediate(&CaSpec::new(
+            "trunkgate demo intermediate",
+            KeyType::P384,
+            Validity::days_from(now, 365),
+        ))?;
+        for &host in hosts {
+            // RSA keys: the byoc-cloud suites are all *_RSA_* (SPEC T2). serverAuth only (T11).
+            let leaf = int.issue(&LeafSpec::server(host, Validity::days_from(now, 90)).key(KeyType::Rsa2048))?;
+            write(&dir.join(format!("{host}.chain.pem")), &leaf.chain_pem()?, false)?;
+            write(&dir.join(format!("{host}.key")), &leaf.key_pem()?, true)?;
+        }
+        write(&dir.join("root.pem"), &root.cert().to_pem().map_err(DemoError::Openssl)?, false)?;
+        let crl = |issuer: &Issuer| {
+            issuer.crl(&CrlSpec { number: 1, this_update: now - 60, next_update: now + DAY, revoked: vec![] })
+        };
+        write(&dir.join("int.crl.pem"), &crl(&int)?.to_pem().map_err(DemoError::Openssl)?, false)?;
+        write(&dir.join("root.crl.pem"), &crl(&root)?.to_pem().map_err(DemoError::Openssl)?, false)?;
+        let mut pki = pki;
+        pki.summary = format!(
+            "root \"trunkgate demo root\" (P-384) → intermediate (P-384) → {} (RSA 2048, serverAuth); empty CRLs",
+            hosts.join(", ")
+        );
+        Ok(pki)
+    }
+
+    /// The chain file of a host.
+    pub fn chain(&self, host: &str) -> PathBuf {
+        self.dir.join(format!("{host}.chain.pem"))
+    }
+
+    /// The key file of a host.
+    pub fn key(&self, host: &str) -> PathBuf {
+        self.dir.join(format!("{host}.key"))
+    }
+
+    /// The root certificate.
+    pub fn root(&self) -> PathBuf {
+        self.dir.join("root.pem")
+    }
+}
+
+/// A demo-style edge configuration: TLS trunk listener with `me`'s certificate, inside UDP
+/// listener, inside target, and one byoc-cloud trunk "byoc" to `peer` (mapped to 127.0.0.1 on
+/// `peer_port`), TGRP TG-1 / example.com both ways, outbound prefix `*` when `outbound_prefix`.
 #[allow(clippy::too_many_arguments)]
-fn edge_config(
+pub fn edge_config(
     dir: &Path,
     me: &str,
     tls_port: u16,
