@@ -2,9 +2,10 @@
 //! distribution point, verified against the issuer's key, cached until their nextUpdate.
 //!
 //! The fetch is a deliberately small blocking HTTP/1.0 GET over `std::net::TcpStream` with a
-//! total time limit and a size limit. It runs inside the certificate-verification callback, so
-//! on an async runtime a cache miss blocks one worker thread for at most the time limit; CRLs
-//! are cached, so this happens once per CRL per nextUpdate period.
+//! total time limit and a size limit. It runs inside the certificate-verification callback; on a
+//! multi-threaded tokio runtime it runs under `block_in_place` (the worker's other tasks move to
+//! another thread), on a current-thread runtime it blocks that thread for at most the time limit.
+//! CRLs are cached, so this happens once per CRL per nextUpdate period.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -115,7 +116,7 @@ impl CrlStore {
                     }
                 }
             }
-            let fetched = http_get(&url, self.timeout, self.max_bytes)
+            let fetched = off_the_runtime(|| http_get(&url, self.timeout, self.max_bytes))
                 .and_then(|body| certs::crl_from_bytes(&body, &url).map_err(|e| e.to_string()));
             match fetched {
                 Ok(crl) if !same_issuer(&crl) => {
@@ -134,6 +135,15 @@ impl CrlStore {
             }
         }
         CrlCheck::Unavailable(problems.join("; "))
+    }
+}
+
+/// Run a blocking fetch. On a multi-threaded tokio runtime the worker hands its other tasks to
+/// another thread first (`block_in_place`), so one CRL fetch does not stall unrelated calls.
+fn off_the_runtime<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
     }
 }
 

@@ -249,7 +249,8 @@ fn o2_key_log_written_with_mode_0600() {
 fn async_accept_and_connect_with_tokio() {
     let w = World::new();
     let srv = server(byoc("off"), w.identity(&w.spec(HOST)));
-    let cl = client(byoc("off"), w.anchors());
+    // Hard CRL checking: the fetch runs under block_in_place on this multi-threaded runtime.
+    let cl = client(byoc("hard"), w.anchors());
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(async move {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -277,6 +278,7 @@ fn async_accept_and_connect_with_tokio() {
         let sinfo = tokio::time::timeout(TIMEOUT, st).await.unwrap().unwrap();
         assert_eq!(sinfo.group.as_deref(), Some("P-384"));
     });
+    assert_eq!(w.http.hits.load(std::sync::atomic::Ordering::SeqCst), 2, "both CRLs fetched");
 }
 
 #[test]
