@@ -1,0 +1,131 @@
+//! The sans-IO relay core on a made-up clock: latching modes, key lifetimes (RFC 4568 §6.1),
+//! malformed input, unknown destinations, re-INVITE updates. No sockets.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use trunkgate_media::{
+    CryptoSuite, DropReason, LatchMode, LegId, LegParams, Outcome, PacketKind, RelayCore, SrtpKey, SrtpParams,
+};
+use webrtc_srtp::context::Context;
+use webrtc_srtp::protection_profile::ProtectionProfile;
+
+fn addr(p: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], p))
+}
+
+fn rtp(seq: u16) -> Vec<u8> {
+    let mut p = vec![0x80, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 9];
+    p[2..4].copy_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(&[0xd5; 160]);
+    p
+}
+
+fn params(key: &SrtpKey, lifetime: Option<u64>) -> SrtpParams {
+    SrtpParams { suite: CryptoSuite::AesCm128HmacSha1_80, key: key.clone(), lifetime, replay_window: 64 }
+}
+
+fn plain(p: u16) -> LegParams {
+    LegParams { peer_rtp: Some(addr(p)), peer_rtcp: Some(addr(p + 1)), rx: None, tx: None }
+}
+
+#[test]
+fn tx_key_lifetime_is_honoured() {
+    let key = SrtpKey::generate(CryptoSuite::AesCm128HmacSha1_80).unwrap();
+    let rx_key = SrtpKey::generate(CryptoSuite::AesCm128HmacSha1_80).unwrap();
+    let b = LegParams { rx: Some(params(&rx_key, None)), tx: Some(params(&key, Some(3))), ..plain(6000) };
+    let mut core = RelayCore::new(LatchMode::ExpectedPeer, &plain(5000), &b).unwrap();
+    let now = Instant::now();
+    let mut out = Vec::new();
+    for seq in 0..5 {
+        out.push(core.handle(LegId::A, PacketKind::Rtp, addr(5000), &rtp(seq), now));
+    }
+    assert!(out[..3].iter().all(|o| matches!(o, Outcome::Forward { leg: LegId::B, to, .. } if *to == addr(6000))));
+    assert_eq!(out[3], Outcome::Dropped(DropReason::KeyExpired));
+    assert_eq!(out[4], Outcome::Dropped(DropReason::KeyExpired));
+    assert_eq!(core.stats(LegId::B).rtp_out_packets, 3);
+    assert_eq!(core.stats(LegId::A).dropped, 2);
+    // A re-INVITE brings a fresh key: the flow goes on.
+    let fresh = SrtpKey::generate(CryptoSuite::AesCm128HmacSha1_80).unwrap();
+    core.update(LegId::B, &LegParams { tx: Some(params(&fresh, None)), ..b }).unwrap();
+    let o = core.handle(LegId::A, PacketKind::Rtp, addr(5000), &rtp(9), now);
+    let Outcome::Forward { data, .. } = o else { panic!("{o:?}") };
+    let mut peer = Context::new(fresh.key(), fresh.salt(), ProtectionProfile::Aes128CmHmacSha1_80, None, None).unwrap();
+    assert_eq!(&peer.decrypt_rtp(&data).unwrap()[..], &rtp(9)[..]);
+}
+
+#[test]
+fn rx_key_lifetime_is_honoured() {
+    let key = SrtpKey::generate(CryptoSuite::AesCm128HmacSha1_80).unwrap();
+    let b = LegParams { rx: Some(params(&key, Some(2))), ..plain(6000) };
+    let mut core = RelayCore::new(LatchMode::ExpectedPeer, &plain(5000), &b).unwrap();
+    let mut peer = Context::new(key.key(), key.salt(), ProtectionProfile::Aes128CmHmacSha1_80, None, None).unwrap();
+    let now = Instant::now();
+    let got: Vec<_> = (0..3)
+        .map(|s| core.handle(LegId::B, PacketKind::Rtp, addr(6000), &peer.encrypt_rtp(&rtp(s)).unwrap(), now))
+        .collect();
+    assert!(matches!(got[0], Outcome::Forward { .. }) && matches!(got[1], Outcome::Forward { .. }));
+    assert_eq!(got[2], Outcome::Dropped(DropReason::KeyExpired));
+}
+
+#[test]
+fn latch_modes_and_malformed_and_unknown_destination() {
+    let now = Instant::now();
+    // Peer B unknown (no SDP yet): nowhere to send.
+    let mut core = RelayCore::new(LatchMode::ExpectedPeer, &plain(5000), &LegParams::default()).unwrap();
+    assert_eq!(
+        core.handle(LegId::A, PacketKind::Rtp, addr(5000), &rtp(1), now),
+        Outcome::Dropped(DropReason::NoDestination)
+    );
+    // Not RTP version 2, too short.
+    let mut v1 = rtp(2);
+    v1[0] = 0x40;
+    assert_eq!(core.handle(LegId::A, PacketKind::Rtp, addr(5000), &v1, now), Outcome::Dropped(DropReason::Malformed));
+    assert_eq!(
+        core.handle(LegId::A, PacketKind::Rtcp, addr(5001), &[0x80, 200], now),
+        Outcome::Dropped(DropReason::Malformed)
+    );
+    // Expected peer: another IP is refused before latching.
+    let other_ip = SocketAddr::from(([127, 0, 0, 2], 5000));
+    let mut core = RelayCore::new(LatchMode::ExpectedPeer, &plain(5000), &plain(6000)).unwrap();
+    assert_eq!(
+        core.handle(LegId::A, PacketKind::Rtp, other_ip, &rtp(1), now),
+        Outcome::Dropped(DropReason::UnexpectedSource)
+    );
+    assert_eq!(core.latched(LegId::A, PacketKind::Rtp), None);
+    // Any source: the first one latches, whatever the SDP said.
+    let mut core = RelayCore::new(LatchMode::AnySource, &plain(5000), &plain(6000)).unwrap();
+    assert!(matches!(core.handle(LegId::A, PacketKind::Rtp, other_ip, &rtp(1), now), Outcome::Forward { .. }));
+    assert_eq!(core.latched(LegId::A, PacketKind::Rtp), Some(other_ip));
+    assert_eq!(
+        core.handle(LegId::A, PacketKind::Rtp, addr(5000), &rtp(2), now),
+        Outcome::Dropped(DropReason::UnexpectedSource)
+    );
+    // B → A goes to the latched address; the last packet instant follows the clock.
+    let later = now + Duration::from_secs(7);
+    let o = core.handle(LegId::B, PacketKind::Rtp, addr(6000), &rtp(3), later);
+    assert!(matches!(o, Outcome::Forward { leg: LegId::A, to, .. } if to == other_ip), "{o:?}");
+    assert_eq!(core.last_packet(LegId::B), Some(later));
+    assert_eq!(core.last_packet(LegId::A), Some(now));
+    // Short SRTP/SRTCP never reach the SRTP engine (its index lookup would slice out of range).
+    let key = SrtpKey::generate(CryptoSuite::AeadAes128Gcm).unwrap();
+    let p = SrtpParams { suite: CryptoSuite::AeadAes128Gcm, key, lifetime: None, replay_window: 64 };
+    let b = LegParams { rx: Some(p), ..plain(6000) };
+    let mut core = RelayCore::new(LatchMode::ExpectedPeer, &plain(5000), &b).unwrap();
+    for len in 8..28 {
+        let mut d = vec![0u8; len];
+        d[0] = 0x80;
+        d[1] = 200;
+        assert_eq!(
+            core.handle(LegId::B, PacketKind::Rtcp, addr(6001), &d, now),
+            Outcome::Dropped(DropReason::Malformed)
+        );
+    }
+    // Garbage of the right size fails authentication.
+    let mut d = vec![0x55u8; 40];
+    d[0] = 0x80;
+    d[1] = 200;
+    assert_eq!(core.handle(LegId::B, PacketKind::Rtcp, addr(6001), &d, now), Outcome::Dropped(DropReason::AuthFailed));
+    assert_eq!(core.stats(LegId::B).auth_failures, 1);
+}
