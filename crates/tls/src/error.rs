@@ -119,7 +119,7 @@ impl TlsError {
 }
 
 /// Why a handshake failed, from the point of view of the side that reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub enum FailureReason {
     /// The chain ends at a root we do not trust (T6).

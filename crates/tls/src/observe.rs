@@ -17,7 +17,7 @@ use crate::error::FailureReason;
 use crate::suites;
 
 /// Which end of the connection we are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum Role {
     /// We accepted the connection.
     Server,
@@ -26,7 +26,7 @@ pub enum Role {
 }
 
 /// A TLS alert seen on the wire.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Alert {
     /// 1 = warning, 2 = fatal.
     pub level: u8,
@@ -37,7 +37,7 @@ pub struct Alert {
 }
 
 /// A certificate of the peer's chain, summarised.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct CertSummary {
     /// Subject DN.
     pub subject: String,
@@ -64,7 +64,7 @@ impl CertSummary {
 }
 
 /// The result of verifying the peer's certificate.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub enum Verification {
     /// The peer presented no certificate and none was required (a client on byoc-cloud).
     NoPeerCertificate,
@@ -75,7 +75,7 @@ pub enum Verification {
 }
 
 /// What a connection negotiated and observed (SPEC O1/O2).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct ConnectionInfo {
     /// Process-unique connection number (appears in debug logs as `conn`).
     pub id: u64,
