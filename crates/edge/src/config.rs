@@ -142,6 +142,9 @@ pub struct EdgeSection {
     /// Log TLS handshake messages, states and errors per connection (O2).
     #[serde(default)]
     pub tls_debug: bool,
+    /// Ask this DNS server for trunk peers (RFC 3263 NAPTR/SRV/A/AAAA) instead of the system's.
+    #[serde(default)]
+    pub dns_server: Option<SocketAddr>,
 }
 
 impl Default for EdgeSection {
@@ -160,6 +163,7 @@ impl Default for EdgeSection {
             shutdown_grace_s: default_grace(),
             tls_keylog: None,
             tls_debug: false,
+            dns_server: None,
         }
     }
 }
@@ -260,8 +264,10 @@ pub struct Trunk {
     pub name: String,
     /// TLS profile name or path.
     pub profile: String,
-    /// Outbound peers as `host[:port]` (host names, validated against their certificates; T7),
-    /// tried in order with failover (S3).
+    /// Outbound peers, tried in order with failover (S3): `host:port` (the host's A/AAAA
+    /// records; the certificate must carry the host name, T7), or a bare domain resolved per
+    /// RFC 3263 (NAPTR → SRV → A/AAAA, each target tried in turn; the certificate must carry the
+    /// domain, S4).
     #[serde(default)]
     pub peers: Vec<String>,
     /// Connect to these addresses instead of resolving the host name (labs, hosts not in DNS);

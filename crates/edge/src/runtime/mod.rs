@@ -89,6 +89,7 @@ pub(crate) struct Shared {
     pub inputs: mpsc::Sender<Input>,
     events: broadcast::Sender<EdgeEvent>,
     pub admission: Arc<listen::Admission>,
+    pub resolver: Option<trunkgate_resolve::Resolver>,
     conn_ids: AtomicU64,
 }
 
@@ -163,6 +164,16 @@ impl Edge {
             inputs: inputs.clone(),
             events: events.clone(),
             admission: Arc::new(listen::Admission::default()),
+            resolver: match trunkgate_resolve::Resolver::new(&trunkgate_resolve::ResolverOptions {
+                nameserver: cfg.edge.dns_server,
+                ..Default::default()
+            }) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    tracing::warn!("no DNS resolver, trunk peers must be in the connect table: {e}");
+                    None
+                }
+            },
             conn_ids: AtomicU64::new(1),
         });
         let mut listeners = Vec::new();
