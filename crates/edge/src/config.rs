@@ -520,3 +520,27 @@ trunk_context = "example.com"
         assert!(Config::parse(&plain_trunk, "e.toml").unwrap_err().to_string().contains("T1"));
     }
 }
+
+#[cfg(test)]
+mod example_tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+    use super::*;
+
+    /// The commented examples in `examples/edge/` are valid configurations.
+    #[test]
+    fn shipped_examples_load() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/edge");
+        let mut n = 0;
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "toml") {
+                let c = Config::load(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+                assert!(!c.trunks.is_empty(), "{}", p.display());
+                n += 1;
+            }
+        }
+        assert!(n >= 2);
+        let byoc = Config::load(&dir.join("byoc-cloud.toml")).unwrap();
+        assert_eq!(byoc.trunks[0].peers.len(), 4, "lb01-lb04 (S3)");
+    }
+}
