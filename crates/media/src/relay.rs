@@ -114,6 +114,7 @@ pub enum Outcome {
 struct Engine {
     ctx: Context,
     suite: CryptoSuite,
+    key: SrtpKey,
     left: Option<u64>,
 }
 
@@ -135,7 +136,7 @@ impl Engine {
             Some(webrtc_srtp::option::srtcp_replay_protection(window)),
         )
         .map_err(|e| MediaError::Srtp(e.to_string()))?;
-        Ok(Engine { ctx, suite: p.suite, left: p.lifetime })
+        Ok(Engine { ctx, suite: p.suite, key: p.key.clone(), left: p.lifetime })
     }
 
     fn tag_len(&self) -> usize {
@@ -265,9 +266,17 @@ impl RelayCore {
     /// Applies new parameters to one leg (a re-INVITE): new contexts, and the latch starts over
     /// when the peer's address changed. Counters and the last packet instant are kept.
     pub fn update(&mut self, leg: LegId, p: &LegParams) -> Result<(), MediaError> {
-        let rx = p.rx.as_ref().map(Engine::new).transpose()?;
-        let tx = p.tx.as_ref().map(Engine::new).transpose()?;
         let l = self.leg_mut(leg);
+        // Fresh contexts are made before anything changes: on error the leg keeps its old state.
+        let fresh = |e: &Option<Engine>, p: Option<&SrtpParams>| match (e, p) {
+            (Some(e), Some(p)) if e.suite == p.suite && e.key == p.key => Ok(None),
+            (_, Some(p)) => Engine::new(p).map(Some),
+            (_, None) => Ok(None),
+        };
+        let new_rx = fresh(&l.rx, p.rx.as_ref())?;
+        let new_tx = fresh(&l.tx, p.tx.as_ref())?;
+        let rx = if p.rx.is_none() { None } else { new_rx.or_else(|| l.rx.take()) };
+        let tx = if p.tx.is_none() { None } else { new_tx.or_else(|| l.tx.take()) };
         if l.rtp.expected != p.peer_rtp {
             l.rtp = Latch { expected: p.peer_rtp, latched: None };
         }

@@ -129,3 +129,28 @@ fn latch_modes_and_malformed_and_unknown_destination() {
     assert_eq!(core.handle(LegId::B, PacketKind::Rtcp, addr(6001), &d, now), Outcome::Dropped(DropReason::AuthFailed));
     assert_eq!(core.stats(LegId::B).auth_failures, 1);
 }
+
+#[test]
+fn update_with_the_same_key_keeps_srtp_state_and_a_failed_update_changes_nothing() {
+    let key = SrtpKey::generate(CryptoSuite::AesCm128HmacSha1_80).unwrap();
+    let b = LegParams { rx: Some(params(&key, None)), ..plain(6000) };
+    let mut core = RelayCore::new(LatchMode::ExpectedPeer, &plain(5000), &b).unwrap();
+    let mut peer = Context::new(key.key(), key.salt(), ProtectionProfile::Aes128CmHmacSha1_80, None, None).unwrap();
+    let now = Instant::now();
+    let p5 = peer.encrypt_rtp(&rtp(5)).unwrap();
+    assert!(matches!(core.handle(LegId::B, PacketKind::Rtp, addr(6000), &p5, now), Outcome::Forward { .. }));
+    // Re-INVITE keeping the key (RFC 4568 §7.1.4): replay state (and rollover counter) kept.
+    core.update(LegId::B, &b).unwrap();
+    assert_eq!(core.handle(LegId::B, PacketKind::Rtp, addr(6000), &p5, now), Outcome::Dropped(DropReason::Replay));
+    // An update the relay cannot run is refused and the leg keeps working as before.
+    let k256 = SrtpKey::generate(CryptoSuite::AeadAes256Gcm).unwrap();
+    let bad = SrtpParams { suite: CryptoSuite::AeadAes256Gcm, key: k256, lifetime: None, replay_window: 64 };
+    assert!(core.update(LegId::B, &LegParams { rx: Some(bad), ..plain(6000) }).is_err());
+    let p6 = peer.encrypt_rtp(&rtp(6)).unwrap();
+    assert!(matches!(core.handle(LegId::B, PacketKind::Rtp, addr(6000), &p6, now), Outcome::Forward { .. }));
+    // A new key: packets under the old one fail authentication.
+    let k2 = SrtpKey::generate(CryptoSuite::AesCm128HmacSha1_80).unwrap();
+    core.update(LegId::B, &LegParams { rx: Some(params(&k2, None)), ..plain(6000) }).unwrap();
+    let p7 = peer.encrypt_rtp(&rtp(7)).unwrap();
+    assert_eq!(core.handle(LegId::B, PacketKind::Rtp, addr(6000), &p7, now), Outcome::Dropped(DropReason::AuthFailed));
+}

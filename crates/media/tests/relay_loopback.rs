@@ -293,3 +293,57 @@ async fn ports_are_freed_on_error_paths() {
     drop((s1, s2));
     assert_eq!(mgr.pool().in_use(), 0);
 }
+
+/// A re-INVITE from the trunk side with new keys (and a new carrier port) keeps the call flowing;
+/// the inactivity clock follows the packets.
+#[tokio::test]
+async fn reinvite_with_new_keys_keeps_the_flow_and_idle_time_follows_packets() {
+    let mgr = MediaManager::new(MediaConfig { port_min: 41300, port_max: 41399, ..MediaConfig::default() }).unwrap();
+    let (mut session, mut c) = setup(&mgr, CryptoSuite::AesCm128HmacSha1_80).await;
+    let relay = session.start_relay().unwrap();
+    let t0 = std::time::Instant::now();
+    assert!(relay.idle_for(t0 + Duration::from_secs(30)) >= Duration::from_secs(30), "idle from the start");
+    c.pbx.send_to(&rtp(1, 1, &[1; 160]), c.edge_a).await.unwrap();
+    let first = recv(&c.carrier).await;
+    c.carrier_rx.decrypt_rtp(&first).unwrap();
+    let seen = relay.last_packet(LegId::A).unwrap();
+    assert!(seen >= t0);
+    assert_eq!(relay.idle_for(seen + Duration::from_secs(5)), Duration::from_secs(5));
+
+    // Re-INVITE from leg B (the carrier): new port, new key; the edge answers with a new key.
+    let (carrier2, _carrier2_rtcp) = even_pair().await;
+    let their_new = CryptoAttr {
+        tag: 7,
+        suite: CryptoSuite::AesCm128HmacSha1_80,
+        key: SrtpKey::generate(CryptoSuite::AesCm128HmacSha1_80).unwrap(),
+        lifetime: None,
+        window_hint: None,
+    };
+    let reoffer = srtp_answer(carrier2.local_addr().unwrap().port(), &their_new);
+    session.offer_from_leg(LegId::B, reoffer.as_bytes()).unwrap();
+    let to_pbx = session.offer_for_leg(LegId::A).unwrap();
+    let port_a = Sdp::parse(&to_pbx).unwrap().media[0].port;
+    assert_eq!(SocketAddr::new(LO, port_a), c.edge_a, "the inside leg keeps its port");
+    session.answer_from_leg(LegId::A, plain_offer(c.pbx.local_addr().unwrap().port()).as_bytes()).unwrap();
+    let answer = Sdp::parse(&session.answer_for_leg(LegId::B).unwrap()).unwrap();
+    let edge_new = answer.media[0].crypto().pop().unwrap().unwrap();
+    assert_eq!(edge_new.tag, 7);
+    session.update_relay(&relay).unwrap();
+
+    // PBX → carrier now reaches the new port under the new key; carrier → PBX with its new key.
+    c.pbx.send_to(&rtp(2, 1, &[2; 160]), c.edge_a).await.unwrap();
+    let got = recv(&carrier2).await;
+    let mut rx2 = ctx(&edge_new);
+    assert_eq!(&rx2.decrypt_rtp(&got).unwrap()[..], &rtp(2, 1, &[2; 160])[..]);
+    assert!(c.carrier_rx.decrypt_rtp(&got).is_err(), "the old key no longer applies");
+    let mut tx2 = ctx(&their_new);
+    carrier2.send_to(&tx2.encrypt_rtp(&rtp(50, 2, &[5; 160])).unwrap(), c.edge_b).await.unwrap();
+    assert_eq!(recv(&c.pbx).await, rtp(50, 2, &[5; 160]));
+    // The carrier's old key is refused now (authentication fails), even from the latched address.
+    carrier2.send_to(&c.carrier_tx.encrypt_rtp(&rtp(51, 2, &[6; 160])).unwrap(), c.edge_b).await.unwrap();
+    carrier2.send_to(&tx2.encrypt_rtp(&rtp(52, 2, &[7; 160])).unwrap(), c.edge_b).await.unwrap();
+    assert_eq!(recv(&c.pbx).await, rtp(52, 2, &[7; 160]));
+    let b = relay.stats(LegId::B);
+    assert_eq!((b.auth_failures, b.dropped), (1, 1), "{b:?}");
+    relay.stop().await;
+}
