@@ -593,7 +593,7 @@ mod properties {
                         let out: Vec<Vec<u8>> = std::iter::from_fn(|| m.poll_transmit()).collect();
                         prop_assert!(out.len() <= 1, "one retransmission per timer call");
                         prop_assert!(!reliable || out.is_empty(), "no timer-driven sends on reliable transports");
-                        prop_assert!(m.poll_timeout().map_or(true, |at| at > now), "nothing left due at now");
+                        prop_assert!(m.poll_timeout().is_none_or(|at| at > now), "nothing left due at now");
                         sent.extend(out);
                     }
                     Op::Retransmit | Op::Ack => {

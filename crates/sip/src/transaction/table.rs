@@ -452,7 +452,7 @@ mod tests {
         while let Some(at) = t.poll_timeout() {
             t.handle_timeout(at);
             fired += 1;
-            assert!(t.poll_timeout().map_or(true, |next| next > at), "nothing due at {at:?} is left");
+            assert!(t.poll_timeout().is_none_or(|next| next > at), "nothing due at {at:?} is left");
             assert_eq!(t.by_id.len(), t.entries.len());
             assert_eq!(t.deadlines.len(), t.entries.iter().filter(|(_, e)| e.deadline.is_some()).count());
         }
