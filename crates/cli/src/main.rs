@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bench_cmd;
 mod check_cmd;
 mod edge_cmd;
 mod pki_cmd;
@@ -34,6 +35,9 @@ enum Command {
     Sip(sip_cmd::SipArgs),
     /// Run a private CA: roots, server/client/device certificates, CSRs, CRLs, rotation.
     Pki(pki_cmd::PkiArgs),
+    /// Load-test any SIP server (TLS, TCP or UDP): OPTIONS floods, handshake storms, calls,
+    /// idle connections; rates, latency percentiles, failures by cause, client CPU.
+    Bench(bench_cmd::BenchArgs),
     /// Will my trunk come up? Probe a SIP TLS endpoint (or listen for one) against a profile.
     Check(check_cmd::CheckArgs),
 }
@@ -46,6 +50,7 @@ fn main() -> ExitCode {
         Command::Sip(args) => sip_cmd::run(args),
         Command::Pki(args) => pki_cmd::run(args),
         Command::Check(args) => check_cmd::run(args),
+        Command::Bench(args) => bench_cmd::run(args),
     };
     match result {
         Ok(code) => code,
