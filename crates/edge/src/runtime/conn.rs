@@ -20,6 +20,9 @@ use crate::core::{ConnId, Dest, Origin};
 /// than buffered without bound.
 pub(crate) const WRITE_QUEUE: usize = 512;
 
+/// Bytes read per call.
+const READ_CHUNK: usize = 4096;
+
 /// What the runtime keeps about a live connection.
 #[derive(Debug, Clone)]
 pub(crate) struct ConnHandle {
@@ -61,7 +64,9 @@ where
         let _slot = slot; // released when the connection ends
         let origin = Origin { reply: Dest::Conn(id), side, transport, peer, verified_names };
         let mut framer = StreamFramer::new(limits);
-        let mut buf = vec![0u8; 16 * 1024];
+        // Small: an idle connection keeps this buffer for as long as it is open (memory per idle
+        // connection, issue 9); the framer accumulates larger messages across reads.
+        let mut buf = vec![0u8; READ_CHUNK];
         let mut partial_since: Option<Instant> = None;
         let reason = loop {
             let wait = match partial_since {
