@@ -292,7 +292,76 @@ impl<'a> MediaType<'a> {
     }
 }
 
-/// `Retry-After: delta-seconds [comment] *(;param)`.
+/// `Retry-After: delta-seconds [comment] *(;param)` (RFC 3261 §20.33).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryAfter<'a> {
+    /// Seconds to wait.
+    pub seconds: u32,
+    /// The comment without its parentheses, when present.
+    pub comment: Option<&'a [u8]>,
+    /// The `duration` parameter (seconds), when present.
+    pub duration: Option<u32>,
+}
+
+impl<'a> RetryAfter<'a> {
+    /// Parses a Retry-After value.
+    pub fn parse(value: &'a [u8]) -> Result<RetryAfter<'a>, HeaderError> {
+        let s = scan::trim_lws(value);
+        let end = s.iter().position(|b| !b.is_ascii_digit()).unwrap_or(s.len());
+        let seconds = parse_retry_after(s)?;
+        let mut rest = scan::trim_lws(s.get(end..).unwrap_or_default());
+        let mut comment = None;
+        if rest.first() == Some(&b'(') {
+            // Comments nest (RFC 3261 §25.1); find the matching parenthesis.
+            let mut depth = 0usize;
+            let mut close = None;
+            for (i, &b) in rest.iter().enumerate() {
+                match b {
+                    b'(' => depth += 1,
+                    b')' => {
+                        depth = depth.saturating_sub(1);
+                        if depth == 0 {
+                            close = Some(i);
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            let close = close.ok_or(HeaderError("unterminated comment"))?;
+            comment = rest.get(1..close);
+            rest = scan::trim_lws(rest.get(close + 1..).unwrap_or_default());
+        }
+        let params = match rest.first() {
+            None => Params(b""),
+            Some(b';') => Params(rest.get(1..).unwrap_or_default()),
+            Some(_) => return Err(HeaderError("unexpected text after delta-seconds")),
+        };
+        let duration = match params.get("duration") {
+            Some(Some(d)) => Some(parse_number(d, u64::from(u32::MAX))? as u32),
+            Some(None) => return Err(HeaderError("duration without a value")),
+            None => None,
+        };
+        Ok(RetryAfter { seconds, comment, duration })
+    }
+}
+
+/// The option tags of `Require`, `Proxy-Require`, `Supported` or `Unsupported` (all fields of
+/// that name, comma-separated), each checked to be a token.
+pub fn option_tags<'a>(msg: &crate::Message<'a>, name: crate::HeaderName) -> Result<Vec<&'a [u8]>, HeaderError> {
+    msg.values(name)
+        .map(|t| if scan::is_token_str(t) { Ok(t) } else { Err(HeaderError("an option tag is not a token")) })
+        .collect()
+}
+
+/// The methods of `Allow` (all fields, comma-separated).
+pub fn allow(msg: &crate::Message<'_>) -> Result<Vec<Method>, HeaderError> {
+    msg.values(crate::HeaderName::Allow)
+        .map(|m| Method::from_bytes(m).ok_or(HeaderError("a method is not a token")))
+        .collect()
+}
+
+/// `Retry-After` delta-seconds only (see [`RetryAfter`] for the whole value).
 pub fn parse_retry_after(value: &[u8]) -> Result<u32, HeaderError> {
     let s = scan::trim_lws(value);
     let end = s.iter().position(|b| !b.is_ascii_digit()).unwrap_or(s.len());
@@ -379,6 +448,19 @@ mod tests {
         assert!(parse_number(b"300", 255).is_err());
         assert!(parse_retry_after(b"949302838503028349304023988").is_err());
         assert_eq!(parse_retry_after(b"120 (I'm in a meeting);duration=3600").unwrap(), 120);
+    }
+
+    #[test]
+    fn retry_after_option_tags_and_allow() {
+        let r = RetryAfter::parse(b"18000 (in a (nested) meeting) ;duration=3600").unwrap();
+        assert_eq!((r.seconds, r.comment, r.duration), (18000, Some(&b"in a (nested) meeting"[..]), Some(3600)));
+        assert_eq!(RetryAfter::parse(b"30").unwrap().comment, None);
+        assert!(RetryAfter::parse(b"30 (unterminated").is_err());
+        let raw = b"OPTIONS sip:a@b SIP/2.0\r\nRequire: 100rel, timer\r\nk: replaces\r\nAllow: INVITE, ACK,BYE\r\nAllow: OPTIONS\r\nl: 0\r\n\r\n";
+        let m = crate::parse_datagram(raw, &crate::Limits::default()).unwrap();
+        assert_eq!(option_tags(&m, crate::HeaderName::Require).unwrap(), vec![&b"100rel"[..], b"timer"]);
+        assert_eq!(option_tags(&m, crate::HeaderName::Supported).unwrap(), vec![&b"replaces"[..]]);
+        assert_eq!(allow(&m).unwrap(), vec![Method::Invite, Method::Ack, Method::Bye, Method::Options]);
     }
 
     #[test]

@@ -36,7 +36,7 @@ pub mod validate;
 pub use builder::{response_to, OwnedMessage, OwnedStart};
 pub use error::{disposition, Disposition, ParseError, Side};
 pub use framing::{Frame, StreamFramer};
-pub use headers::{CSeq, Contact, MediaType, NameAddr, Via};
+pub use headers::{allow, option_tags, CSeq, Contact, MediaType, NameAddr, RetryAfter, Via};
 pub use message::{Header, Limits, Message, StartLine};
 pub use name::{HeaderName, Method};
 pub use parse::{looks_like_request, parse_datagram, parse_head, parse_stream_message};

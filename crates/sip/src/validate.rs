@@ -4,7 +4,7 @@
 //! [`ParseError`] that [`crate::error::disposition`] turns into a status or a drop.
 
 use crate::error::ParseError;
-use crate::headers::{parse_number, parse_retry_after, CSeq, Contact, MediaType, NameAddr, Via};
+use crate::headers::{parse_number, CSeq, Contact, MediaType, NameAddr, RetryAfter, Via};
 use crate::message::Message;
 use crate::name::{HeaderName, Method};
 use crate::scan;
@@ -297,7 +297,7 @@ pub fn validate_response<'a>(msg: &Message<'a>) -> Result<ResponseInfo<'a>, Pars
         return Err(ParseError::BroadcastVia);
     }
     if let Some(r) = msg.header(HeaderName::RetryAfter) {
-        parse_retry_after(r).map_err(bad("Retry-After"))?;
+        RetryAfter::parse(r).map_err(bad("Retry-After"))?;
     }
     Ok(ResponseInfo { status, vias, from, to, call_id, cseq })
 }
