@@ -80,16 +80,22 @@ impl SServer {
                     }
                 });
             }
+            // Ready when it prints ACCEPT, or (with -quiet, which prints nothing) when it
+            // accepts a TCP connection; bounded either way.
+            let addr = SocketAddr::from(([127, 0, 0, 1], port));
             let deadline = std::time::Instant::now() + Duration::from_secs(10);
-            loop {
-                let left = deadline.saturating_duration_since(std::time::Instant::now());
-                match rx.recv_timeout(left) {
-                    Ok(line) if line.contains("ACCEPT") => {
-                        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-                        return Ok(SServer { addr, guard });
-                    }
+            while std::time::Instant::now() < deadline {
+                match rx.recv_timeout(Duration::from_millis(50)) {
+                    Ok(line) if line.contains("ACCEPT") => return Ok(SServer { addr, guard }),
                     Ok(line) => last = line,
-                    Err(_) => break,
+                    Err(mpsc::RecvTimeoutError::Timeout) => {}
+                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                }
+                if guard.exited() {
+                    break;
+                }
+                if std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
+                    return Ok(SServer { addr, guard });
                 }
             }
             guard.stop();
