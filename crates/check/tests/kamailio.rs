@@ -26,6 +26,7 @@ fn t2_t3_t5_t6_t7_t8_t9_t11_s4_kamailio_all_pass_with_sip() {
 
     let r = check(&pki, "sips:sbc.voice.test", k.tls_addr, Duration::from_secs(5));
     let text = r.to_text(false);
+    println!("{text}");
     let bad: Vec<_> = r.all().filter(|f| matches!(f.status, Status::Fail | Status::Warn)).collect();
     assert!(bad.is_empty(), "expected all PASS, got {bad:?}\n{text}\nkamailio log:\n{}", k.log_text());
     assert_eq!(r.exit_code(), 0);
