@@ -157,4 +157,8 @@ pub struct CheckOptions {
     pub timeout: Duration,
     /// How long to wait for each SIP answer.
     pub sip_timeout: Duration,
+    /// Pause before each probe connection (~50 are made per address): for servers that limit
+    /// TLS handshakes per second and would otherwise refuse probes, which would read as
+    /// "refused".
+    pub pace: Duration,
 }

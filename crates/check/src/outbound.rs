@@ -108,7 +108,7 @@ fn check_one(
     }
     findings.push(Finding::pass("tcp.connect", "Connected", format!("TCP connection to {} accepted", t.addr)));
     // ---- protocol probes
-    let prober = Prober { addr: t.addr, sni: sni.clone(), timeout: opts.timeout };
+    let prober = Prober { addr: t.addr, sni: sni.clone(), timeout: opts.timeout, pace: opts.pace };
     match prober.run(&opts.profile, progress) {
         Ok((f, _)) => findings.extend(f),
         Err(e) => {

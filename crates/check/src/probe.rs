@@ -47,6 +47,8 @@ pub struct Prober {
     pub sni: Option<String>,
     /// Per-step timeout.
     pub timeout: Duration,
+    /// Pause before each probe connection (for servers that limit handshakes per second).
+    pub pace: Duration,
 }
 
 /// What the protocol probes learnt, for the later steps.
@@ -76,6 +78,7 @@ fn profile_versions(p: &Profile) -> Vec<u16> {
 
 impl Prober {
     fn hello(&self, version: u16, suites: &[u16], groups: &[u16]) -> Result<HelloOutcome, ProbeError> {
+        std::thread::sleep(self.pace);
         let spec = HelloSpec { version, suites, groups, sni: self.sni.as_deref() };
         hello::probe(self.addr, &spec, self.timeout)
     }
@@ -88,6 +91,7 @@ impl Prober {
     }
 
     fn tls13(&self) -> Result<bool, ProbeError> {
+        std::thread::sleep(self.pace);
         let other = |e: String| ProbeError::NotTls { addr: self.addr, detail: e };
         let mut b = SslConnector::builder(SslMethod::tls_client()).map_err(|e| other(e.to_string()))?;
         b.set_verify(SslVerifyMode::NONE);

@@ -56,6 +56,7 @@ fn t2_t3_t5_t6_t7_t8_t9_t11_s4_kamailio_all_pass_with_sip() {
         nameserver: Some(dns.addr),
         timeout: Duration::from_secs(10),
         sip_timeout: Duration::from_secs(5),
+        pace: Duration::ZERO,
     };
     let r = check_outbound(&opts, &mut |_| {}).unwrap();
     let text = r.to_text(false);
@@ -88,6 +89,7 @@ fn s4_srv_target_named_but_not_the_domain() {
         nameserver: Some(dns.addr),
         timeout: Duration::from_secs(10),
         sip_timeout: Duration::from_secs(5),
+        pace: Duration::ZERO,
     };
     let r = check_outbound(&opts, &mut |_| {}).unwrap();
     assert_eq!(r.targets[0].source, "srv");

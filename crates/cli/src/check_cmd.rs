@@ -43,6 +43,10 @@ pub struct CheckArgs {
     /// How long to wait for each SIP answer, in seconds.
     #[arg(long, default_value_t = 4, value_name = "SECONDS")]
     pub sip_timeout: u64,
+    /// Pause before each probe connection, in milliseconds (about 50 connections are made per
+    /// address): use it against servers that limit TLS handshakes per IP per second.
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    pub pace_ms: u64,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -145,6 +149,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         nameserver: args.nameserver,
         timeout,
         sip_timeout: Duration::from_secs(args.sip_timeout.max(1)),
+        pace: Duration::from_millis(args.pace_ms),
     };
     let result = check_outbound(&opts, &mut |w| progress.tell(w));
     progress.clear();

@@ -155,6 +155,7 @@ pub fn check(pki: &Pki, target: &str, addr: SocketAddr, sip_timeout: Duration) -
         nameserver: None,
         timeout: Duration::from_secs(10),
         sip_timeout,
+        pace: Duration::ZERO,
     };
     check_outbound(&opts, &mut |_| {}).unwrap()
 }
