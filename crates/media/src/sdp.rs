@@ -18,13 +18,23 @@ pub const MAX_SDP_LINES: usize = 512;
 /// Most media sections accepted.
 pub const MAX_MEDIA: usize = 16;
 
-/// One `x=value` line.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One `x=value` line. `Debug` masks the value of `a=crypto` (it holds a key).
+#[derive(Clone, PartialEq, Eq)]
 pub struct Line {
     /// The type letter.
     pub kind: u8,
     /// Everything after `=`.
     pub value: String,
+}
+
+impl std::fmt::Debug for Line {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.kind == b'a' && self.value.starts_with("crypto:") {
+            write!(f, "a=crypto:***")
+        } else {
+            write!(f, "{}={}", self.kind as char, self.value)
+        }
+    }
 }
 
 /// One media section: its `m=` line and the lines after it.
@@ -44,8 +54,8 @@ pub struct Media {
     pub lines: Vec<Line>,
 }
 
-/// A parsed SDP body. Note: `Debug` shows attribute values, which for `a=crypto` include keys;
-/// never log an `Sdp` from a secure leg (the library itself does not).
+/// A parsed SDP body. `Debug` shows only its size; `Display` is the body itself, keys included
+/// (it goes into SIP messages, never into logs).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Sdp {
     /// Session-level lines, `v=` first.
