@@ -12,7 +12,7 @@ SECS=${1:-2}; shift || true
 RATES=${*:-5000 10000 20000 40000 80000 max}
 cargo build -q --release -p trunkgate-media --example relay_load || exit 1
 BIN=target/release/examples/relay_load
-PBX=127.0.0.1:45000; CARRIER=127.0.0.1:45010; NG=127.0.0.1:22222
+PBX=127.0.0.1:29500; CARRIER=127.0.0.1:29510; NG=127.0.0.1:22222
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; pids=(); }
 trap cleanup EXIT
@@ -38,10 +38,10 @@ for rate in $RATES; do
   cleanup; rm -f "$out"
 
   timeout $((SECS + 30)) taskset -c 0 rtpengine --table=-1 --interface=127.0.0.1 --listen-ng=$NG \
-    --port-min=46000 --port-max=46099 --foreground --log-stderr --num-threads=1 -L 3 >/dev/null 2>&1 &
+    --port-min=29100 --port-max=29199 --foreground --log-stderr --num-threads=1 -L 3 >/dev/null 2>&1 &
   pids+=($!)
   line=""
-  for _ in $(seq 50); do line=$(python3 bench/media/ng.py $NG 45000 45010 2>/dev/null) && break; sleep 0.1; done
+  for _ in $(seq 50); do line=$(python3 bench/media/ng.py $NG 29500 29510 2>/dev/null) && break; sleep 0.1; done
   ea=$(echo "$line" | sed -n 's/.*edge_a=\([^ ]*\).*/\1/p')
   if [ -n "$ea" ]; then row rtpengine "$rate" "$(load "$ea" "$rate")"; else echo "rtpengine did not answer on $NG"; fi
   cleanup

@@ -43,7 +43,7 @@ fn serve(args: &[String]) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async move {
         let mgr =
-            MediaManager::new(MediaConfig { port_min: 44000, port_max: 44099, ..MediaConfig::default() }).unwrap();
+            MediaManager::new(MediaConfig { port_min: 29000, port_max: 29099, ..MediaConfig::default() }).unwrap();
         let ip = pbx.ip();
         let mut s = mgr
             .new_session(

@@ -28,8 +28,8 @@ use trunkgate_media::{
 };
 
 const LO: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
-const RELAY_MIN: u16 = 43000;
-const RELAY_MAX: u16 = 43019;
+const RELAY_MIN: u16 = 28000;
+const RELAY_MAX: u16 = 28019;
 
 /// Kills a child by PID (SIGTERM, then SIGKILL) when dropped.
 struct Guard(Child);

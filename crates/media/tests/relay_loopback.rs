@@ -140,7 +140,7 @@ fn rtcp_addr(a: SocketAddr) -> SocketAddr {
 }
 
 async fn plain_to_srtp_and_back(suite: CryptoSuite) {
-    let mgr = MediaManager::new(MediaConfig { port_min: 41000, port_max: 41099, ..MediaConfig::default() }).unwrap();
+    let mgr = MediaManager::new(MediaConfig { port_min: 26000, port_max: 26099, ..MediaConfig::default() }).unwrap();
     let (session, mut c) = setup(&mgr, suite).await;
     let relay = session.start_relay().unwrap();
 
@@ -222,8 +222,8 @@ async fn aead_aes_128_gcm_both_ways_with_drops() {
 #[tokio::test]
 async fn symmetric_rtp_latches_and_drops_other_sources() {
     let mgr = MediaManager::new(MediaConfig {
-        port_min: 41100,
-        port_max: 41199,
+        port_min: 26100,
+        port_max: 26199,
         latch: LatchMode::ExpectedPeer,
         ..MediaConfig::default()
     })
@@ -261,7 +261,7 @@ async fn symmetric_rtp_latches_and_drops_other_sources() {
 
 #[tokio::test]
 async fn ports_are_freed_on_error_paths() {
-    let mgr = MediaManager::new(MediaConfig { port_min: 41200, port_max: 41209, ..MediaConfig::default() }).unwrap();
+    let mgr = MediaManager::new(MediaConfig { port_min: 26200, port_max: 26209, ..MediaConfig::default() }).unwrap();
     let policy = SrtpPolicy::default();
     let legs = || {
         (
@@ -298,7 +298,7 @@ async fn ports_are_freed_on_error_paths() {
 /// the inactivity clock follows the packets.
 #[tokio::test]
 async fn reinvite_with_new_keys_keeps_the_flow_and_idle_time_follows_packets() {
-    let mgr = MediaManager::new(MediaConfig { port_min: 41300, port_max: 41399, ..MediaConfig::default() }).unwrap();
+    let mgr = MediaManager::new(MediaConfig { port_min: 26300, port_max: 26399, ..MediaConfig::default() }).unwrap();
     let (mut session, mut c) = setup(&mgr, CryptoSuite::AesCm128HmacSha1_80).await;
     let relay = session.start_relay().unwrap();
     let t0 = std::time::Instant::now();

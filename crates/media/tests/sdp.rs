@@ -132,7 +132,7 @@ fn crypto_of(body: &[u8]) -> Vec<CryptoAttr> {
 
 #[test]
 fn inside_to_trunk_offer_answer_and_fresh_keys_per_leg_and_direction() {
-    let mgr = manager(42000);
+    let mgr = manager(27000);
     let policy = SrtpPolicy::new(&[CryptoSuite::AeadAes128Gcm]).unwrap();
     let mut s = session(&mgr, policy.clone());
     s.offer_from_leg(LegId::A, PBX_OFFER).unwrap();
@@ -171,7 +171,7 @@ fn inside_to_trunk_offer_answer_and_fresh_keys_per_leg_and_direction() {
 
 #[test]
 fn trunk_to_inside_takes_the_first_acceptable_offered_crypto() {
-    let mgr = manager(42100);
+    let mgr = manager(27100);
     let mut s = mgr
         .new_session(
             LegConfig { media_ip: TRUNK_IP, security: LegSecurity::Srtp(SrtpPolicy::default()) },
@@ -205,7 +205,7 @@ fn trunk_to_inside_takes_the_first_acceptable_offered_crypto() {
 
 #[test]
 fn answers_without_acceptable_crypto_are_488_with_the_reason() {
-    let mgr = manager(42200);
+    let mgr = manager(27200);
     let cases: Vec<(String, &str)> = vec![
         ("m=audio 9000 RTP/AVP 0\r\n".into(), "not RTP/SAVP"),
         ("m=audio 9000 RTP/SAVP 0\r\n".into(), "no a=crypto line"),
@@ -272,7 +272,7 @@ fn policies_refuse_suites_the_relay_cannot_run() {
 
 #[test]
 fn keys_never_show_in_debug_output() {
-    let mgr = manager(42300);
+    let mgr = manager(27300);
     let mut s = session(&mgr, SrtpPolicy::default());
     s.offer_from_leg(LegId::A, PBX_OFFER).unwrap();
     let offer = s.offer_for_leg(LegId::B).unwrap();
@@ -317,7 +317,7 @@ proptest! {
 fn baresip_answer_is_accepted_on_the_trunk_leg() {
     let sdp = Sdp::parse(BARESIP_ANSWER).unwrap();
     assert_eq!(sdp.to_bytes(), BARESIP_ANSWER);
-    let mgr = manager(42400);
+    let mgr = manager(27400);
     let mut s = session(&mgr, SrtpPolicy::default());
     s.offer_from_leg(LegId::A, PBX_OFFER).unwrap();
     s.offer_for_leg(LegId::B).unwrap();
