@@ -77,8 +77,10 @@ fn s4_srv_target_named_but_not_the_domain() {
     let k = Kamailio::start(&o).expect("kamailio with its tls module (Debian kamailio, kamailio-tls-modules)");
     let dns = Dnsmasq::start(
         &DnsRecords::new()
+            .srv("_sips._tcp.voice.test", "lb02.voice.test", k.tls_addr.port(), 20, 10)
             .srv("_sips._tcp.voice.test", "lb01.voice.test", k.tls_addr.port(), 10, 10)
-            .host("lb01.voice.test", "127.0.0.1".parse().unwrap()),
+            .host("lb01.voice.test", "127.0.0.1".parse().unwrap())
+            .host("lb02.voice.test", "127.0.0.1".parse().unwrap()),
     )
     .expect("dnsmasq (Debian dnsmasq-base)");
     let opts = CheckOptions {
@@ -92,7 +94,12 @@ fn s4_srv_target_named_but_not_the_domain() {
         pace: Duration::ZERO,
     };
     let r = check_outbound(&opts, &mut |_| {}).unwrap();
+    // Every address is checked, in SRV priority order.
+    assert_eq!(r.targets.len(), 2, "{}", r.to_text(false));
     assert_eq!(r.targets[0].source, "srv");
     assert_finding(&r, "names.srv-domain", Status::Fail, "SrvTargetOnly");
     assert_finding(&r, "names.match", Status::Fail, "NameMismatch");
+    // lb02's certificate (lb01's) names neither the domain nor lb02.
+    let second = r.targets[1].get("names.srv-domain");
+    assert!(second.iter().any(|f| f.status == Status::Fail && f.code == "NameMismatch"), "{second:?}");
 }

@@ -194,3 +194,29 @@ fn t5_chain_out_of_order() {
     let r = check(&pki, &format!("sips:{HOST}"), s.addr, SIP_WAIT);
     assert_finding(&r, "chain.order", Status::Fail, "OutOfOrder");
 }
+
+#[test]
+fn t2_ec_key_on_an_rsa_only_profile() {
+    let pki = Pki::new();
+    let leaf = pki.leaf(LeafSpec::server(HOST, pki.valid()).key(trunkgate_pki::KeyType::P256));
+    let f = pki.write("ec", &leaf);
+    // The server offers its defaults: no suite of byoc-cloud can use an ECDSA certificate.
+    let s = server(&f, true, &["-tls1_2"]);
+    let r = check(&pki, &format!("sips:{HOST}"), s.addr, SIP_WAIT);
+    assert_finding(&r, "chain.keys", Status::Fail, "WeakKey");
+    assert!(findings(&r, "chain.keys")[0].reason.contains("not RSA"));
+    assert_finding(&r, "tls.handshake", Status::Fail, "NoSharedCipher");
+}
+
+#[test]
+fn t11_server_certificate_without_server_auth() {
+    let pki = Pki::new();
+    let mut spec = LeafSpec::server(HOST, pki.valid()).san(HOST).client_auth(true);
+    spec.server_auth = false;
+    let leaf = pki.leaf(spec);
+    let f = pki.write("eku", &leaf);
+    let s = server(&f, true, &byoc_args());
+    let r = check(&pki, &format!("sips:{HOST}"), s.addr, SIP_WAIT);
+    assert_finding(&r, "eku.serverauth", Status::Fail, "WrongEku");
+    assert_finding(&r, "tls.handshake", Status::Fail, "WrongEku");
+}

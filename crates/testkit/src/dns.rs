@@ -80,8 +80,11 @@ impl Dnsmasq {
                 "--log-facility=-".into(),
             ];
             args.extend(records.args.iter().cloned());
+            // Debian puts it in /usr/sbin, which a non-root PATH may lack.
+            let program =
+                if std::path::Path::new("/usr/sbin/dnsmasq").is_file() { "/usr/sbin/dnsmasq" } else { "dnsmasq" };
             let mut guard = ChildGuard::spawn_limited(
-                "dnsmasq",
+                program,
                 "dnsmasq-base",
                 &args,
                 crate::CHILD_LIFETIME_S,

@@ -122,6 +122,19 @@ impl Kamailio {
     /// Generate the configuration, start Kamailio on free ports and wait (bounded) until its TLS
     /// listener accepts connections.
     pub fn start(o: &KamailioOptions) -> Result<Kamailio, KitError> {
+        // A port found free may be taken before Kamailio binds it: try a few times.
+        let mut last = None;
+        for _ in 0..3 {
+            match Kamailio::start_once(o) {
+                Ok(k) => return Ok(k),
+                Err(e @ KitError::Missing { .. }) => return Err(e),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or(KitError::NotReady { what: "kamailio".into(), waited_ms: 0, detail: String::new() }))
+    }
+
+    fn start_once(o: &KamailioOptions) -> Result<Kamailio, KitError> {
         let tls_port = free_tcp_port();
         let mut udp_port = free_tcp_port();
         if udp_port == tls_port {
