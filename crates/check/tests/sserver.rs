@@ -220,3 +220,16 @@ fn t11_server_certificate_without_server_auth() {
     assert_finding(&r, "eku.serverauth", Status::Fail, "WrongEku");
     assert_finding(&r, "tls.handshake", Status::Fail, "WrongEku");
 }
+
+#[test]
+fn t7_wildcard_certificate_on_byoc_cloud() {
+    let pki = Pki::new();
+    let leaf = pki.leaf(LeafSpec::server("*.carrier.test", pki.valid()));
+    let f = pki.write("wildcard", &leaf);
+    let s = server(&f, true, &byoc_args());
+    let r = check(&pki, &format!("sips:{HOST}"), s.addr, SIP_WAIT);
+    assert_finding(&r, "names.wildcard", Status::Warn, "Wildcard");
+    // byoc-cloud does not accept wildcards (T7): the name does not match.
+    assert_finding(&r, "names.match", Status::Fail, "NameMismatch");
+    assert_finding(&r, "tls.handshake", Status::Fail, "NameMismatch");
+}

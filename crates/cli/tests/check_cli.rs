@@ -113,3 +113,61 @@ fn exit_2_when_it_cannot_run() {
     assert_eq!(j["result"], "ERROR");
     assert!(j["error"].as_str().unwrap().contains("no address for nowhere.test"), "{j}");
 }
+
+#[test]
+fn inbound_listen_reports_the_peer_hello_and_request_as_json() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::Stdio;
+    let m = material("edge.cli.test");
+    let port = trunkgate_testkit::free_tcp_port();
+    let listen = format!("127.0.0.1:{port}");
+    let (leaf, key) = (m.leaf.display().to_string(), m.key.display().to_string());
+    let mut checker = Command::new("timeout")
+        .args(["60", env!("CARGO_BIN_EXE_trunkgate"), "check", "--listen", &listen, "--cert", &leaf, "--key", &key])
+        .args(["--wait", "30", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait (bounded) for "listening on" before starting the peer.
+    let err = checker.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let line =
+        rx.recv_timeout(std::time::Duration::from_secs(30)).expect("trunkgate check --listen says where it listens");
+    assert!(line.contains(&listen), "{line}");
+    let root = m.root.display().to_string();
+    let mut peer = Command::new("timeout")
+        .args(["30", "openssl", "s_client", "-connect", &listen, "-quiet", "-crlf", "-servername", "edge.cli.test"])
+        .args(["-CAfile", &root, "-verify_return_error", "-tls1_2", "-groups", "P-384"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("openssl (Debian openssl)");
+    let mut stdin = peer.stdin.take().unwrap();
+    stdin
+        .write_all(
+            b"OPTIONS sip:edge.cli.test;transport=tls SIP/2.0\nVia: SIP/2.0/TLS 127.0.0.1:5999;branch=z9hG4bKcli\n\
+Max-Forwards: 70\nFrom: <sip:p@127.0.0.1>;tag=1\nTo: <sip:edge.cli.test>\nCall-ID: cli-inbound\nCSeq: 1 OPTIONS\n\
+User-Agent: cli-peer\nContent-Length: 0\n\n",
+        )
+        .unwrap();
+    let out = checker.wait_with_output().unwrap();
+    drop(stdin);
+    // Stop the peer by PID (SIGTERM through `timeout`, then SIGKILL).
+    trunkgate_testkit::ChildGuard::new(peer).stop();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let j: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(j["mode"], "inbound");
+    let findings = j["targets"][0]["findings"].as_array().unwrap();
+    let get = |c: &str| findings.iter().find(|f| f["check"] == c).unwrap().clone();
+    assert_eq!(get("hello.sni")["reason"], "SNI edge.cli.test");
+    assert_eq!(get("inbound.handshake")["status"], "PASS");
+    assert!(get("inbound.request")["reason"].as_str().unwrap().contains("cli-peer"), "{stdout}");
+}
