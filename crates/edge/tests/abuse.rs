@@ -1,0 +1,330 @@
+//! Bad input and abuse (issue 7 "Bad input and abuse"; SPEC T1, T3): a partial message never
+//! completed (slowloris), a message over `max_message_size`, more connections from one IP than
+//! `max_connections_per_ip`, a TCP connection that never sends a ClientHello, garbage on TLS and
+//! UDP — each is cut off, and afterwards the edge still answers OPTIONS (and completes a real
+//! call). A byoc-cloud listener never sends CertificateRequest (T3), checked from outside with
+//! `openssl s_client -msg`, with a mutual-TLS listener as the positive control.
+//!
+//! Outcomes are observed by order, never by elapsed time: e.g. the slowloris connection is
+//! closed while a connection that sent whole messages stays open and is still answered.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+mod support;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+use trunkgate_edge::demo::{ua, Lab};
+use trunkgate_edge::Edge;
+
+use support::StreamEnd;
+
+const LIMITS: &str = "partial_message_timeout_ms = 400
+handshake_timeout_ms = 400
+max_message_size = 4096
+max_connections_per_ip = 3
+idle_timeout_s = 600
+handshakes_per_ip_per_second = 1000";
+
+struct Abused {
+    lab: Lab,
+    edge: Edge,
+    trunk: SocketAddr,
+    inside: SocketAddr,
+}
+
+/// An edge with the abuse limits, a byoc-cloud trunk listener and a mutual one (`mutual`).
+async fn edge_with(lab: Lab, inside_target: SocketAddr, trunks: &str) -> Abused {
+    let d = lab.dir.display();
+    let mutual = format!(
+        r#"
+[[listen]]
+name = "mutual"
+transport = "tls"
+address = "127.0.0.1:0"
+side = "trunk"
+advertise = "{e}"
+profile = "mutual"
+certificate = "{d}/{e}.chain.pem"
+key = "{d}/{e}.key"
+client_ca = ["{d}/root.pem"]
+"#,
+        e = support::EDGE
+    );
+    let edge = support::start(support::config(&lab, LIMITS, inside_target, trunks, &mutual)).await;
+    let (trunk, inside) = (edge.local_addr("trunk").unwrap(), edge.local_addr("inside").unwrap());
+    Abused { lab, edge, trunk, inside }
+}
+
+async fn edge() -> Abused {
+    let lab = Lab::new(&[support::EDGE]).unwrap();
+    edge_with(lab, "127.0.0.1:9".parse().unwrap(), "").await
+}
+
+/// The edge answers an OPTIONS on a new TLS connection and over UDP.
+async fn still_answers(a: &Abused, tag: &str) {
+    let tag: String = tag.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+    let tag = tag.as_str();
+    let mut tls = support::tls_connect(&a.lab, a.trunk).await.unwrap_or_else(|e| panic!("after {tag}: {e}"));
+    let (got, end) = support::stream_exchange(&mut tls, b"", &format!("alive-tls-{tag}")).await;
+    assert!(got.is_empty() && end == StreamEnd::Open, "after {tag}: {got:?} {end:?}");
+    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    assert!(support::udp_exchange(&sock, a.inside, b"", &format!("alive-udp-{tag}")).await.is_empty());
+}
+
+/// Slowloris: half a message is abandoned after `partial_message_timeout_ms` and the connection
+/// closed, while a connection opened at the same time that sends whole messages stays open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slowloris_partial_message_is_closed() {
+    let a = edge().await;
+    let mut honest = support::tls_connect(&a.lab, a.trunk).await.unwrap();
+    let (got, _) = support::stream_exchange(&mut honest, b"", "honest-1").await;
+    assert!(got.is_empty());
+    let mut slow = support::tls_connect(&a.lab, a.trunk).await.unwrap();
+    let whole = support::options("slowloris", "TLS", "client.invalid:5061");
+    slow.write_all(&whole[..whole.len() / 2]).await.unwrap();
+    slow.flush().await.unwrap();
+    let (end, bytes) = support::wait_closed(&mut slow, support::WAIT).await;
+    assert_eq!(end, StreamEnd::Closed, "the half message was not abandoned");
+    assert!(bytes.is_empty(), "nothing is answered to half a message: {:?}", String::from_utf8_lossy(&bytes));
+    // The honest connection outlived the slowloris one and is still served.
+    let (got, end) = support::stream_exchange(&mut honest, b"", "honest-2").await;
+    assert!(got.is_empty() && end == StreamEnd::Open, "{got:?} {end:?}");
+    // A message trickled in pieces is fine as long as it completes: the partial clock is per
+    // message, and this one completes at once.
+    let mut trickle = support::tls_connect(&a.lab, a.trunk).await.unwrap();
+    let probe = support::options("trickle", "TLS", "client.invalid:5061");
+    for chunk in probe.chunks(7) {
+        trickle.write_all(chunk).await.unwrap();
+        trickle.flush().await.unwrap();
+    }
+    let (got, _, _) = support::read_stream_until(&mut trickle, Some("trickle"), support::WAIT).await;
+    assert_eq!(support::statuses(&got), vec![200]);
+    still_answers(&a, "slowloris").await;
+    a.edge.shutdown().await;
+}
+
+/// A header that grows past `max_message_size` (4096) and a Content-Length announcing a body
+/// past it both close the stream; the edge keeps serving others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn message_over_max_message_size_closes_the_stream() {
+    let a = edge().await;
+    // 1: a header section that never ends, well past the limit.
+    let mut tls = support::tls_connect(&a.lab, a.trunk).await.unwrap();
+    let mut big = b"OPTIONS sip:edge.test SIP/2.0\r\nVia: SIP/2.0/TLS client.invalid;branch=z9hG4bKbig1\r\n".to_vec();
+    big.extend_from_slice(format!("X-Pad: {}\r\n", "a".repeat(6000)).as_bytes());
+    tls.write_all(&big).await.unwrap();
+    tls.flush().await.unwrap();
+    let (end, bytes) = support::wait_closed(&mut tls, support::WAIT).await;
+    assert_eq!(end, StreamEnd::Closed, "an oversized header must close the stream");
+    assert!(!String::from_utf8_lossy(&bytes).contains("SIP/2.0 200"), "{}", String::from_utf8_lossy(&bytes));
+    // 2: a complete head announcing 100 000 bytes of body.
+    let mut tls = support::tls_connect(&a.lab, a.trunk).await.unwrap();
+    let head = String::from_utf8(support::options("bigbody", "TLS", "client.invalid:5061"))
+        .unwrap()
+        .replace("Content-Length: 0", "Content-Type: text/plain\r\nContent-Length: 100000");
+    tls.write_all(head.as_bytes()).await.unwrap();
+    tls.write_all(&vec![b'x'; 8000]).await.unwrap();
+    tls.flush().await.unwrap();
+    let (end, _) = support::wait_closed(&mut tls, support::WAIT).await;
+    assert_eq!(end, StreamEnd::Closed, "a body past max_message_size must close the stream");
+    // 3: a complete message just under the limit is served.
+    let mut tls = support::tls_connect(&a.lab, a.trunk).await.unwrap();
+    let pad = format!("X-Pad: {}\r\n", "b".repeat(3000));
+    let ok = String::from_utf8(support::options("under-limit", "TLS", "client.invalid:5061"))
+        .unwrap()
+        .replace("Content-Length: 0\r\n", &format!("{pad}Content-Length: 0\r\n"));
+    assert!(ok.len() < 4096);
+    tls.write_all(ok.as_bytes()).await.unwrap();
+    tls.flush().await.unwrap();
+    let (got, _, _) = support::read_stream_until(&mut tls, Some("under-limit"), support::WAIT).await;
+    assert_eq!(support::statuses(&got), vec![200], "a message under the limit is answered");
+    // 4: an oversized datagram is not served either, and costs nothing.
+    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let big_udp = String::from_utf8(support::options("big-udp", "UDP", &sock.local_addr().unwrap().to_string()))
+        .unwrap()
+        .replace("Content-Length: 0\r\n", &format!("X-Pad: {}\r\nContent-Length: 0\r\n", "c".repeat(6000)));
+    let got = support::udp_exchange(&sock, a.inside, big_udp.as_bytes(), "after-big-udp").await;
+    assert!(got.iter().all(|r| r.status != 200), "an oversized datagram was served: {got:?}");
+    still_answers(&a, "oversize").await;
+    a.edge.shutdown().await;
+}
+
+/// `max_connections_per_ip` = 3: the fourth connection from 127.0.0.1 is closed at once (its
+/// handshake fails), the three keep working, and a slot freed by a close is usable again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_connections_per_ip_is_enforced() {
+    let a = edge().await;
+    let mut open = Vec::new();
+    for i in 0..3 {
+        let mut c = support::tls_connect(&a.lab, a.trunk).await.unwrap_or_else(|e| panic!("connection {i}: {e}"));
+        let (got, end) = support::stream_exchange(&mut c, b"", &format!("slot-{i}")).await;
+        assert!(got.is_empty() && end == StreamEnd::Open);
+        open.push(c);
+    }
+    let fourth = support::tls_connect(&a.lab, a.trunk).await;
+    assert!(fourth.is_err(), "a fourth connection from the same IP was accepted");
+    // The limit counts TLS listeners together (the mutual one refuses too), and the inside
+    // UDP listener is not a connection.
+    let mut raw = TcpStream::connect(a.edge.local_addr("mutual").unwrap()).await.unwrap();
+    let (end, _) = support::wait_closed(&mut raw, support::WAIT).await;
+    assert_eq!(end, StreamEnd::Closed, "the mutual listener admitted a fourth connection");
+    for (i, c) in open.iter_mut().enumerate() {
+        let (got, end) = support::stream_exchange(c, b"", &format!("slot-again-{i}")).await;
+        assert!(got.is_empty() && end == StreamEnd::Open, "connection {i} was disturbed");
+    }
+    // Close one (TLS close_notify + FIN): its slot comes back.
+    let mut first = open.remove(0);
+    let _ = first.shutdown().await;
+    drop(first);
+    let mut again = None;
+    for _ in 0..100 {
+        match support::tls_connect(&a.lab, a.trunk).await {
+            Ok(c) => {
+                again = Some(c);
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+    let mut again = again.expect("a slot freed by a closed connection is given back");
+    let (got, end) = support::stream_exchange(&mut again, b"", "slot-reused").await;
+    assert!(got.is_empty() && end == StreamEnd::Open);
+    drop(open);
+    drop(again);
+    a.edge.shutdown().await;
+}
+
+/// A TCP connection that never sends a ClientHello is closed after `handshake_timeout_ms`, and
+/// one that sends bytes that are not TLS is closed; neither hurts the edge.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handshake_timeout_and_non_tls_bytes_close_the_connection() {
+    let a = edge().await;
+    let mut silent = TcpStream::connect(a.trunk).await.unwrap();
+    let (end, bytes) = support::wait_closed(&mut silent, support::WAIT).await;
+    assert_eq!(end, StreamEnd::Closed, "a silent TCP connection must not hold a slot forever");
+    assert!(bytes.is_empty());
+    // Plain SIP on the TLS port (a misconfigured peer), then binary noise.
+    for (i, noise) in [support::options("plain", "TCP", "client.invalid:5060"), noise(3000, 7)].iter().enumerate() {
+        let mut tcp = TcpStream::connect(a.trunk).await.unwrap();
+        tcp.write_all(noise).await.unwrap();
+        let (end, bytes) = support::wait_closed(&mut tcp, support::WAIT).await;
+        assert_eq!(end, StreamEnd::Closed, "non-TLS bytes #{i} must close the connection");
+        assert!(!String::from_utf8_lossy(&bytes).contains("SIP/2.0"), "plain SIP answered on the TLS port");
+    }
+    still_answers(&a, "handshake abuse").await;
+    a.edge.shutdown().await;
+}
+
+/// Deterministic noise (xorshift), `len` bytes.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// Garbage inside a TLS connection and in UDP datagrams: never a crash, never an answer to
+/// noise; afterwards the edge answers OPTIONS on both listeners and a real call completes
+/// through it (to a second edge playing the cloud, over byoc-cloud TLS).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_on_tls_and_udp_never_breaks_the_edge() {
+    let lab = Lab::new(&[support::EDGE, "cloud.test"]).unwrap();
+    let (caller, callee) =
+        (UdpSocket::bind("127.0.0.1:0").await.unwrap(), UdpSocket::bind("127.0.0.1:0").await.unwrap());
+    let cloud_trunk = support::trunk(&lab, "customer", &[], "options_interval_s = 0\n[trunk.inbound]\ntgrp = \"TG-1\"");
+    let cloud =
+        support::start(support::config_for(&lab, "cloud.test", "", callee.local_addr().unwrap(), &cloud_trunk, ""))
+            .await;
+    let port = cloud.local_addr("trunk").unwrap().port();
+    let trunk = support::trunk(
+        &lab,
+        "cloud",
+        &[("cloud.test", port)],
+        "tgrp = \"TG-1\"\ntrunk_context = \"example.com\"\noptions_interval_s = 0\n[trunk.outbound]\nprefixes = [\"+1\"]",
+    );
+    let a = edge_with(lab, caller.local_addr().unwrap(), &trunk).await;
+
+    // TLS: noise without an end of header (left to the partial timeout), noise with CRLFCRLF in
+    // it (a "message" that does not parse), NULs, a start line and nothing else, bare CRLFs.
+    let mut samples: Vec<Vec<u8>> = Vec::new();
+    for seed in 1..6u64 {
+        let mut n = noise(500 * seed as usize, seed);
+        if seed % 2 == 0 {
+            n.extend_from_slice(b"\r\n\r\n");
+        }
+        samples.push(n);
+    }
+    samples.push(vec![0u8; 2000]);
+    samples.push(b"INVITE sip:x SIP/2.0\r\n\r\n".to_vec());
+    samples.push(b"\r\n\r\n\r\n\r\n\r\n\r\n".to_vec());
+    samples.push(b"SIP/2.0 200 OK\r\nContent-Length: 5\r\n\r\nhello".to_vec());
+    for (i, s) in samples.iter().enumerate() {
+        let mut tls = support::tls_connect(&a.lab, a.trunk).await.unwrap_or_else(|e| panic!("sample {i}: {e}"));
+        tls.write_all(s).await.unwrap();
+        tls.flush().await.unwrap();
+        let mut buf = vec![0u8; 4096];
+        // Whatever the edge does with it (close, ignore, 400), it must answer nothing but SIP.
+        let _ = tokio::time::timeout(Duration::from_millis(200), tls.read(&mut buf)).await;
+        drop(tls);
+        still_answers(&a, &format!("TLS garbage #{i}")).await;
+    }
+    // UDP: datagrams of noise, sizes 1 .. 65000, a lone CRLF pair, a start line with NULs.
+    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    for (i, len) in [1usize, 2, 50, 1400, 9000, 65_000].iter().enumerate() {
+        let got = support::udp_exchange(&sock, a.inside, &noise(*len, 100 + i as u64), &format!("udp-noise-{i}")).await;
+        assert!(got.is_empty(), "noise datagram #{i} was answered: {got:?}");
+    }
+    for (i, d) in [b"\r\n\r\n".to_vec(), b"OPTIONS \0\0\0 SIP/2.0\r\n\r\n".to_vec()].iter().enumerate() {
+        let got = support::udp_exchange(&sock, a.inside, d, &format!("udp-odd-{i}")).await;
+        assert!(got.iter().all(|r| r.status != 200), "odd datagram #{i}: {got:?}");
+    }
+    // And a real call still goes through.
+    let answer = tokio::spawn(async move { ua::answer(&callee, 1, Duration::from_secs(30)).await });
+    let report = ua::call(&caller, a.inside, "+13175551212", Duration::from_millis(50)).await.unwrap();
+    assert_eq!(report.invite_statuses.last(), Some(&200), "{report:?}");
+    assert_eq!(report.bye_status, Some(200));
+    assert_eq!(answer.await.unwrap().unwrap(), 1);
+    a.edge.shutdown().await;
+    cloud.shutdown().await;
+}
+
+/// T3: a byoc-cloud listener never sends CertificateRequest — seen from outside by
+/// `openssl s_client -msg`, which prints every handshake message; the handshake is TLS 1.2 on
+/// P-384 (T2). The mutual-TLS listener of the same edge does send one (the check can fail).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn byoc_cloud_listener_never_sends_certificate_request() {
+    let a = edge().await;
+    let s_client = |addr: SocketAddr| {
+        vec![
+            "s_client".to_string(),
+            "-connect".into(),
+            addr.to_string(),
+            "-servername".into(),
+            support::EDGE.into(),
+            "-CAfile".into(),
+            a.lab.root().display().to_string(),
+            "-verify_return_error".into(),
+            "-msg".into(),
+        ]
+    };
+    let (ok, out) = support::run_limited("openssl", "openssl", &s_client(a.trunk), 20).await;
+    assert!(ok, "s_client failed on the byoc-cloud listener:\n{out}");
+    assert!(out.contains("ServerHelloDone"), "no full handshake seen:\n{out}");
+    assert!(!out.contains("CertificateRequest"), "the byoc-cloud listener asked for a client certificate:\n{out}");
+    assert!(out.contains("Protocol  : TLSv1.2") || out.contains("Protocol: TLSv1.2"), "{out}");
+    assert!(out.contains("secp384r1"), "ECDHE on P-384 (T2):\n{out}");
+    assert!(out.contains("Verify return code: 0 (ok)"), "{out}");
+    // Positive control: the mutual listener requests a certificate.
+    let (_, out) =
+        support::run_limited("openssl", "openssl", &s_client(a.edge.local_addr("mutual").unwrap()), 20).await;
+    assert!(out.contains("CertificateRequest"), "the mutual listener did not request a certificate:\n{out}");
+    a.edge.shutdown().await;
+}
