@@ -17,6 +17,27 @@
 //! 0.15 does not implement them: a policy naming them is refused at configuration time).
 //!
 //! Keys never appear in `Debug` output ([`SrtpKey`] prints `***`) and the crate never logs SDP.
+//!
+//! One call, as the edge drives it (see `docs/media.md`):
+//!
+//! ```no_run
+//! # async fn call(invite_body: &[u8], answer_body: &[u8]) -> Result<(), trunkgate_media::MediaError> {
+//! use std::time::{Duration, Instant};
+//! use trunkgate_media::*;
+//! let media = MediaManager::new(MediaConfig::default())?; // once per process
+//! let mut call = media.new_session(
+//!     LegConfig { media_ip: "10.0.0.1".parse().unwrap(), security: LegSecurity::Plain },
+//!     LegConfig { media_ip: "192.0.2.1".parse().unwrap(), security: LegSecurity::Srtp(SrtpPolicy::default()) },
+//! )?;
+//! call.offer_from_leg(LegId::A, invite_body)?; // 488 etc.: e.sip_status()
+//! let _body_for_b = call.offer_for_leg(LegId::B)?;
+//! call.answer_from_leg(LegId::B, answer_body)?; // no acceptable crypto: 488
+//! let _body_for_a = call.answer_for_leg(LegId::A)?;
+//! let relay = call.start_relay()?;
+//! if relay.idle_for(Instant::now()) > Duration::from_secs(60) { /* BYE */ }
+//! let [_a, _b] = relay.stop().await;
+//! # Ok(()) }
+//! ```
 
 pub mod crypto;
 pub mod error;

@@ -11,7 +11,8 @@
 //!    and B's key (no acceptable crypto → `NoAcceptableCrypto`, 488);
 //! 4. `answer_for_leg(A)` — the body to answer A with;
 //!
-//! then `start_relay()` (first time) or `update_relay(&handle)` (re-INVITE).
+//! then `start_relay()` (first time) or `update_relay(&handle)` (re-INVITE). Nothing changes for
+//! the call until step 4 completes the exchange; `cancel_exchange()` forgets a failed one.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -151,12 +152,21 @@ impl Leg {
     }
 }
 
+/// What one offer or answer negotiated for its leg, applied only when the exchange completes.
+#[derive(Debug, Clone)]
+struct Negotiated {
+    peer: (SocketAddr, SocketAddr),
+    rx: Option<CryptoAttr>,
+    tx: Option<CryptoAttr>,
+}
+
 #[derive(Debug)]
 struct Pending {
     from: LegId,
     offer: Sdp,
     relayed: usize,
-    answer: Option<Sdp>,
+    offerer: Negotiated,
+    answer: Option<(Sdp, Negotiated)>,
 }
 
 /// The media of one call: two legs, their offer/answer state and ports.
@@ -215,11 +225,8 @@ impl MediaSession {
                 (Some(theirs), Some(ours))
             }
         };
-        let l = self.leg_mut(leg);
-        l.peer = Some(peer);
-        l.rx = rx;
-        l.tx = tx;
-        self.pending = Some(Pending { from: leg, offer: sdp, relayed, answer: None });
+        let offerer = Negotiated { peer, rx, tx };
+        self.pending = Some(Pending { from: leg, offer: sdp, relayed, offerer, answer: None });
         Ok(())
     }
 
@@ -274,27 +281,38 @@ impl MediaSession {
                 (Some(theirs), Some(ours))
             }
         };
-        let l = self.leg_mut(leg);
-        l.peer = Some(peer);
-        l.rx = rx;
-        l.tx = tx;
         if let Some(p) = self.pending.as_mut() {
-            p.answer = Some(sdp);
+            p.answer = Some((sdp, Negotiated { peer, rx, tx }));
         }
         Ok(())
     }
 
-    /// Step 4: the answer to send on `leg` (the leg the offer came from).
+    /// Step 4: the answer to send on `leg` (the leg the offer came from). This completes the
+    /// exchange: only now do both legs take the new addresses and keys (what `start_relay` and
+    /// `update_relay` use), so a failed re-INVITE leaves the call as it was.
     pub fn answer_for_leg(&mut self, leg: LegId) -> Result<Vec<u8>, MediaError> {
-        let p = self.pending.take();
-        let Some(Pending { from, relayed, answer: Some(answer), .. }) = p.as_ref().filter(|p| p.from == leg) else {
-            self.pending = p;
+        let ready = matches!(&self.pending, Some(p) if p.from == leg && p.answer.is_some());
+        let Some(Pending { from, relayed, offerer, answer: Some((answer, answerer)), .. }) =
+            self.pending.take().filter(|_| ready)
+        else {
             return Err(MediaError::State { leg, what: "an answer for this leg (no answer from the other leg)" });
         };
-        let l = self.leg(*from);
+        for (id, n) in [(from, offerer), (from.other(), answerer)] {
+            let l = self.leg_mut(id);
+            l.peer = Some(n.peer);
+            l.rx = n.rx;
+            l.tx = n.tx;
+        }
+        let l = self.leg(from);
         let crypto: Vec<CryptoAttr> = l.tx.iter().cloned().collect();
         let secure = matches!(l.config.security, LegSecurity::Srtp(_));
-        Ok(answer.rewrite(l.config.media_ip, *relayed, l.ports.rtp_port(), secure, &crypto).to_bytes())
+        Ok(answer.rewrite(l.config.media_ip, relayed, l.ports.rtp_port(), secure, &crypto).to_bytes())
+    }
+
+    /// Forgets an offer/answer exchange in progress (the other leg refused it, or it was
+    /// cancelled): the call keeps the addresses and keys of the last completed exchange.
+    pub fn cancel_exchange(&mut self) {
+        self.pending = None;
     }
 
     /// The relay parameters of one leg as negotiated so far.

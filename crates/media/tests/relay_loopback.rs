@@ -347,3 +347,41 @@ async fn reinvite_with_new_keys_keeps_the_flow_and_idle_time_follows_packets() {
     assert_eq!((b.auth_failures, b.dropped), (1, 1), "{b:?}");
     relay.stop().await;
 }
+
+/// A re-INVITE that the trunk refuses (answer without crypto → 488) leaves the call as it was:
+/// the relay goes on with the keys of the last completed exchange.
+#[tokio::test]
+async fn refused_reinvite_leaves_the_call_as_it_was() {
+    let mgr = MediaManager::new(MediaConfig { port_min: 26400, port_max: 26499, ..MediaConfig::default() }).unwrap();
+    let (mut session, mut c) = setup(&mgr, CryptoSuite::AesCm128HmacSha1_80).await;
+    let relay = session.start_relay().unwrap();
+    let before = session.relay_params(LegId::B);
+    // The PBX re-offers; the trunk answers in clear: refused with 488.
+    let other = UdpSocket::bind((LO, 0)).await.unwrap();
+    session.offer_from_leg(LegId::A, plain_offer(other.local_addr().unwrap().port()).as_bytes()).unwrap();
+    session.offer_for_leg(LegId::B).unwrap();
+    let err = session.answer_from_leg(LegId::B, plain_offer(9).as_bytes()).unwrap_err();
+    assert_eq!(err.sip_status(), 488);
+    assert!(session.answer_for_leg(LegId::A).is_err(), "no answer to give");
+    session.cancel_exchange();
+    let after = session.relay_params(LegId::B);
+    assert_eq!(after.tx.unwrap().key, before.tx.unwrap().key);
+    assert_eq!(session.relay_params(LegId::A).peer_rtp, Some(c.pbx.local_addr().unwrap()));
+    session.update_relay(&relay).unwrap();
+    // Media still flows both ways under the old keys.
+    c.pbx.send_to(&rtp(1, 1, &[1; 160]), c.edge_a).await.unwrap();
+    assert_eq!(&c.carrier_rx.decrypt_rtp(&recv(&c.carrier).await).unwrap()[..], &rtp(1, 1, &[1; 160])[..]);
+    c.carrier.send_to(&c.carrier_tx.encrypt_rtp(&rtp(2, 2, &[2; 160])).unwrap(), c.edge_b).await.unwrap();
+    assert_eq!(recv(&c.pbx).await, rtp(2, 2, &[2; 160]));
+    relay.stop().await;
+}
+
+/// The edge keeps sessions and relays in its call table across awaits.
+#[test]
+fn api_types_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<MediaManager>();
+    check::<trunkgate_media::MediaSession>();
+    check::<trunkgate_media::RelayHandle>();
+    check::<trunkgate_media::MediaError>();
+}

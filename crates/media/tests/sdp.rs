@@ -149,8 +149,9 @@ fn inside_to_trunk_offer_answer_and_fresh_keys_per_leg_and_direction() {
             .to_sdp_value()
     );
     s.answer_from_leg(LegId::B, answer.as_bytes()).unwrap();
-    assert_eq!(s.negotiated_suite(LegId::B), Some(CryptoSuite::AeadAes128Gcm));
+    assert_eq!(s.negotiated_suite(LegId::B), None, "nothing applies before the exchange completes");
     let back = String::from_utf8(s.answer_for_leg(LegId::A).unwrap()).unwrap();
+    assert_eq!(s.negotiated_suite(LegId::B), Some(CryptoSuite::AeadAes128Gcm));
     assert!(back.contains(&format!("m=audio {} RTP/AVP 8\r\n", s.local_port(LegId::A))), "{back}");
     assert!(!back.contains("crypto"), "{back}");
     let p = s.relay_params(LegId::B);
@@ -322,6 +323,7 @@ fn baresip_answer_is_accepted_on_the_trunk_leg() {
     s.offer_from_leg(LegId::A, PBX_OFFER).unwrap();
     s.offer_for_leg(LegId::B).unwrap();
     s.answer_from_leg(LegId::B, BARESIP_ANSWER).unwrap();
+    s.answer_for_leg(LegId::A).unwrap();
     assert_eq!(s.negotiated_suite(LegId::B), Some(CryptoSuite::AesCm128HmacSha1_80));
     let p = s.relay_params(LegId::B);
     assert_eq!(p.peer_rtp, Some("127.0.0.1:20874".parse().unwrap()));
