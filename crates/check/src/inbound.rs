@@ -60,7 +60,12 @@ fn peek_hello(s: &TcpStream, timeout: Duration) -> Option<Vec<u8>> {
 
 fn hello_findings(h: &ClientHelloInfo, p: &Profile, out: &mut Vec<Finding>) {
     let versions = h.versions();
-    let names: Vec<String> = versions.iter().map(|v| version_name(*v)).collect();
+    let names: Vec<String> = if h.supported_versions.is_empty() {
+        // A legacy hello says only the highest version it accepts.
+        vec![format!("up to {} (no supported_versions extension)", version_name(h.legacy_version))]
+    } else {
+        versions.iter().map(|v| version_name(*v)).collect()
+    };
     let code = |v: trunkgate_tls::Version| match v {
         trunkgate_tls::Version::Tls10 => TLS10,
         trunkgate_tls::Version::Tls11 => TLS11,
@@ -79,8 +84,22 @@ fn hello_findings(h: &ClientHelloInfo, p: &Profile, out: &mut Vec<Finding>) {
             "enable TLS 1.2 on the peer (SPEC T2)",
         )
     });
-    let offered: Vec<String> =
-        h.suites.iter().filter(|s| **s != 0x00ff && (**s & 0x0f0f) != 0x0a0a).map(|s| suites::suite_name(*s)).collect();
+    let offered: Vec<String> = h
+        .suites
+        .iter()
+        .filter(|s| **s != 0x00ff && (**s & 0x0f0f) != 0x0a0a)
+        .map(|s| crate::probe::suite_label(*s))
+        .collect();
+    let weak: Vec<&str> = crate::probe::WEAK.iter().filter(|w| h.suites.contains(&w.0)).map(|w| w.1).collect();
+    if !weak.is_empty() {
+        out.push(Finding::new(
+            "hello.weak",
+            Status::Warn,
+            "Weak",
+            format!("offers weak suites: {}", weak.join(", ")),
+            "remove RC4, 3DES, DES, NULL, EXPORT and anonymous suites from the peer's cipher list",
+        ));
+    }
     let common: Vec<&str> = p.suites.iter().filter(|s| h.suites.contains(&s.id)).map(|s| s.iana).collect();
     out.push(if common.is_empty() {
         Finding::new(

@@ -35,6 +35,30 @@ pub const WEAK: &[(u16, &str, &str)] = &[
     (0xC018, "TLS_ECDH_anon_WITH_AES_128_CBC_SHA", "anonymous (no authentication)"),
 ];
 
+/// More suites, only to name them in reports (DHE suites outside trunkgate's table).
+const OTHER_NAMES: &[(u16, &str)] = &[
+    (0x0033, "TLS_DHE_RSA_WITH_AES_128_CBC_SHA"),
+    (0x0039, "TLS_DHE_RSA_WITH_AES_256_CBC_SHA"),
+    (0x0067, "TLS_DHE_RSA_WITH_AES_128_CBC_SHA256"),
+    (0x006B, "TLS_DHE_RSA_WITH_AES_256_CBC_SHA256"),
+    (0xCCAA, "TLS_DHE_RSA_WITH_CHACHA20_POLY1305_SHA256"),
+    (0x00FF, "TLS_EMPTY_RENEGOTIATION_INFO_SCSV"),
+    (0x5600, "TLS_FALLBACK_SCSV"),
+];
+
+/// The IANA name of a suite code point (`0x1234` when unknown).
+pub fn suite_label(id: u16) -> String {
+    if let Some(s) = suites::by_id(id) {
+        return s.iana.to_string();
+    }
+    WEAK.iter()
+        .map(|w| (w.0, w.1))
+        .chain(OTHER_NAMES.iter().copied())
+        .find(|(i, _)| *i == id)
+        .map(|(_, n)| n.to_string())
+        .unwrap_or_else(|| format!("0x{id:04x}"))
+}
+
 /// Groups probed: P-256, P-384, P-521, X25519, X448.
 const GROUPS: &[u16] = &[23, 24, 25, 29, 30];
 

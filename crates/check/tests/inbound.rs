@@ -88,6 +88,7 @@ fn t2_peer_that_trusts_us_sends_options() {
         ],
         OPTIONS,
     );
+    println!("{}", r.to_text(false));
     assert_inbound(&r, "hello.versions", Status::Pass, "Offered");
     assert_inbound(&r, "hello.suites", Status::Pass, "Shared");
     assert_inbound(&r, "hello.groups", Status::Pass, "Shared");
@@ -116,10 +117,20 @@ fn t2_peer_offering_only_p256_with_ecdhe() {
     let pki = Pki::new();
     let r = run(
         &pki,
-        &["-servername", HOST, "-tls1_2", "-cipher", "ECDHE-RSA-AES256-GCM-SHA384", "-groups", "P-256"],
+        &[
+            "-servername",
+            HOST,
+            "-tls1_2",
+            "-cipher",
+            "ECDHE-RSA-AES256-GCM-SHA384:NULL-SHA:@SECLEVEL=0",
+            "-groups",
+            "P-256",
+        ],
         OPTIONS,
     );
     assert_inbound(&r, "hello.groups", Status::Fail, "NoSharedGroup");
+    assert_inbound(&r, "hello.weak", Status::Warn, "Weak");
+    assert!(r.targets[0].get("hello.weak")[0].reason.contains("TLS_RSA_WITH_NULL_SHA"));
     assert!(r.targets[0].get("hello.groups")[0].reason.contains("P-256"));
     assert_inbound(&r, "inbound.handshake", Status::Fail, "WrongCurve");
 }
