@@ -1,0 +1,234 @@
+//! Interop with a real SIP/TLS peer: Kamailio 5.6 with its tls module (Debian `kamailio` +
+//! `kamailio-tls-modules`, started by `trunkgate_testkit::Kamailio`) plays the carrier / cloud
+//! side of a byoc-cloud trunk, in both directions (SPEC T1–T3, T5, T7, S1, S2; issue 7 "Tests
+//! with real peers"):
+//!
+//! (a) outbound: an inside caller (UDP) → edge → TLS → Kamailio → UDP → a callee; the edge
+//!     verifies Kamailio's certificate for `kamailio.test` and negotiates TLS 1.2 on P-384.
+//! (b) inbound: sipp (Debian `sip-tester`, UDP only) → Kamailio → TLS → edge, which routes the
+//!     call by TGRP to an inside callee (UDP); Kamailio verifies the edge's chain against the
+//!     lab root.
+//!
+//! A missing Kamailio or sipp fails the test with the package to install.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+mod support;
+
+use std::time::Duration;
+
+use tokio::net::UdpSocket;
+use trunkgate_edge::demo::{ua, Lab};
+use trunkgate_edge::EdgeEvent;
+use trunkgate_testkit::{Kamailio, KamailioOptions};
+use trunkgate_tls::{ConnectionInfo, Verification};
+
+const KAMAILIO: &str = "kamailio.test";
+
+fn start_kamailio(o: &KamailioOptions) -> Kamailio {
+    Kamailio::start(o).unwrap_or_else(|e| panic!("Kamailio with TLS must run (CI installs it): {e}"))
+}
+
+fn assert_byoc_cloud(info: &ConnectionInfo, who: &str) {
+    assert_eq!(info.version.as_deref(), Some("TLSv1.2"), "{who}: {info:?}");
+    assert_eq!(info.group.as_deref(), Some("P-384"), "{who}: {info:?}");
+    let cipher = info.cipher.as_deref().unwrap_or("");
+    assert!(cipher.starts_with("TLS_ECDHE_RSA_WITH_AES_"), "{who}: an ECDHE suite of T2, got {cipher}");
+    assert!(!info.certificate_request_received && !info.certificate_request_sent, "{who}: one-way TLS (T3)");
+}
+
+/// (a) The edge calls out over TLS to Kamailio, which relays to a UDP callee; the call
+/// completes, and the TLS connection is what byoc-cloud demands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbound_call_through_kamailio_over_tls() {
+    let lab = Lab::new(&[support::EDGE, KAMAILIO]).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let (caller, callee) =
+        (UdpSocket::bind("127.0.0.1:0").await.unwrap(), UdpSocket::bind("127.0.0.1:0").await.unwrap());
+    let mut o = KamailioOptions::new(work.path(), &lab.chain(KAMAILIO), &lab.key(KAMAILIO));
+    o.relay_to = Some(format!("sip:{}", callee.local_addr().unwrap()));
+    let mut kam = start_kamailio(&o);
+    let trunk = support::trunk(
+        &lab,
+        "carrier",
+        &[(KAMAILIO, kam.tls_addr.port())],
+        "tgrp = \"TG-7\"\ntrunk_context = \"carrier.example\"\noptions_interval_s = 0\n[trunk.outbound]\nprefixes = [\"+1\"]",
+    );
+    let edge = support::start(support::config(&lab, "", caller.local_addr().unwrap(), &trunk, "")).await;
+    let mut events = edge.subscribe();
+    // The callee also reports the Request-URI it was reached with.
+    let answer = tokio::spawn(async move { ua::answer(&callee, 1, Duration::from_secs(40)).await });
+    let report = ua::call(&caller, edge.local_addr("inside").unwrap(), "+13175551212", Duration::from_millis(200))
+        .await
+        .unwrap_or_else(|e| panic!("caller: {e}\nKamailio log:\n{}", kam.log_text()));
+    assert_eq!(report.invite_statuses.last(), Some(&200), "{report:?}\nKamailio log:\n{}", kam.log_text());
+    assert!(report.got_answer_sdp, "the callee's SDP answer came back through Kamailio");
+    assert_eq!(report.bye_status, Some(200), "{report:?}");
+    assert_eq!(answer.await.unwrap().unwrap(), 1, "the BYE reached the callee through Kamailio");
+    let mut up = None;
+    let mut trunk_invite = None;
+    let mut record = None;
+    while let Some(e) = support::wait_event(&mut events, Duration::from_secs(2), |_| true).await {
+        match e {
+            EdgeEvent::TlsUp { info, inbound: false } => up = Some(info),
+            EdgeEvent::Trace(t) if !t.inbound && t.summary.starts_with("INVITE ") => trunk_invite = Some(t.summary),
+            EdgeEvent::CallEnded(r) => record = Some(r),
+            _ => {}
+        }
+    }
+    let info = up.expect("an outbound TLS connection to Kamailio");
+    assert_eq!(info.sni.as_deref(), Some(KAMAILIO), "SNI and name check for the peer's host name (T7)");
+    assert!(matches!(info.verification, Verification::Verified), "{info:?}");
+    assert!(info.peer_chain.len() >= 2, "Kamailio sent its intermediate (T5): {:?}", info.peer_chain);
+    assert_byoc_cloud(&info, "edge → Kamailio");
+    let invite = trunk_invite.expect("the INVITE sent on the trunk");
+    assert!(
+        invite.contains(&format!(
+            "sip:+13175551212;tgrp=TG-7;trunk-context=carrier.example@{KAMAILIO}:{};transport=tls",
+            kam.tls_addr.port()
+        )),
+        "S1 Request-URI: {invite}"
+    );
+    let record = record.expect("a call record");
+    assert_eq!((record.direction, record.result, record.status), ("outbound", "completed", 200), "{record:?}");
+    assert!(kam.running(), "Kamailio is still running:\n{}", kam.log_text());
+    edge.shutdown().await;
+}
+
+const SIPP_UAC: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="trunkgate inbound call by TGRP">
+  <send retrans="500">
+    <![CDATA[
+      INVITE sip:+13175551212;tgrp=TG-1;trunk-context=example.com@edge.test SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:+18005550100@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:+13175551212@edge.test>
+      Call-ID: [call_id]
+      CSeq: 1 INVITE
+      Contact: <sip:sipp@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=- 1 1 IN IP4 [local_ip]
+      s=-
+      c=IN IP4 [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0
+      a=rtpmap:0 PCMU/8000
+
+    ]]>
+  </send>
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="200" rrs="true"/>
+  <send>
+    <![CDATA[
+      ACK [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:+18005550100@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      [last_To:]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <pause milliseconds="300"/>
+  <send retrans="500">
+    <![CDATA[
+      BYE [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:+18005550100@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      [last_To:]
+      Call-ID: [call_id]
+      CSeq: 2 BYE
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="200" crlf="true"/>
+</scenario>
+"#;
+
+/// (b) sipp → Kamailio (UDP) → TLS → edge → inside callee: Kamailio opens the TLS connection
+/// (T3: the side that originates the call connects), the edge matches the trunk by TGRP (S2),
+/// and the call completes end to end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inbound_call_from_kamailio_over_tls_routed_by_tgrp() {
+    let lab = Lab::new(&[support::EDGE, KAMAILIO]).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let callee = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    // A second trunk with a DNIS rule that would also match: TGRP is the better rule (S2).
+    let trunks = format!(
+        "{}{}",
+        support::trunk(&lab, "dnis-trunk", &[], "options_interval_s = 0\n[trunk.inbound]\ndnis = [\"+1317*\"]"),
+        support::trunk(
+            &lab,
+            "kamailio-carrier",
+            &[],
+            "options_interval_s = 0\n[trunk.inbound]\ntgrp = \"TG-1\"\ntrunk_context = \"example.com\""
+        )
+    );
+    let edge = support::start(support::config(&lab, "", callee.local_addr().unwrap(), &trunks, "")).await;
+    let mut events = edge.subscribe();
+    let mut o = KamailioOptions::new(work.path(), &lab.chain(KAMAILIO), &lab.key(KAMAILIO));
+    o.relay_to = Some(format!("sip:127.0.0.1:{};transport=tls", edge.local_addr("trunk").unwrap().port()));
+    o.relay_server_name = Some(support::EDGE.into());
+    o.ca_list = Some(lab.root()); // Kamailio verifies the edge's chain (it does not check names)
+    let mut kam = start_kamailio(&o);
+    let answer = tokio::spawn(async move { ua::answer(&callee, 1, Duration::from_secs(40)).await });
+    let scenario = work.path().join("uac.xml");
+    std::fs::write(&scenario, SIPP_UAC).unwrap();
+    let messages = work.path().join("sipp-messages.log");
+    let sipp_port = trunkgate_testkit::free_udp_port();
+    let args: Vec<String> = vec![
+        "-sf".into(),
+        scenario.display().to_string(),
+        "-t".into(),
+        "u1".into(),
+        "-i".into(),
+        "127.0.0.1".into(),
+        "-p".into(),
+        sipp_port.to_string(),
+        "-m".into(),
+        "1".into(),
+        "-nostdin".into(),
+        "-timeout".into(),
+        "30s".into(),
+        "-timeout_error".into(),
+        "-trace_msg".into(),
+        "-message_file".into(),
+        messages.display().to_string(),
+        kam.udp_addr.to_string(),
+    ];
+    let (ok, out) = support::run_limited("sipp", "sip-tester", &args, 45).await;
+    let trace = std::fs::read_to_string(&messages).unwrap_or_default();
+    assert!(ok, "sipp's call failed:\n{out}\nsipp messages:\n{trace}\nKamailio log:\n{}", kam.log_text());
+    assert_eq!(answer.await.unwrap().unwrap(), 1, "the inside callee took the call and its BYE");
+    let mut up = None;
+    let mut record = None;
+    while let Some(e) = support::wait_event(&mut events, Duration::from_secs(2), |_| true).await {
+        match e {
+            EdgeEvent::TlsUp { info, inbound: true } => up = Some(info),
+            EdgeEvent::CallEnded(r) => record = Some(r),
+            _ => {}
+        }
+    }
+    let info = up.expect("Kamailio's TLS connection to the edge");
+    // (Kamailio 5.6 sends no SNI from its [client:default] profile; the edge needs none.)
+    assert!(info.peer_chain.is_empty(), "byoc-cloud asks the client for no certificate (T3)");
+    assert!(matches!(info.verification, Verification::NoPeerCertificate), "{info:?}");
+    assert_byoc_cloud(&info, "Kamailio → edge");
+    let record = record.expect("a call record");
+    assert_eq!(
+        (record.trunk.as_str(), record.direction, record.matched_by, record.result, record.status),
+        ("kamailio-carrier", "inbound", "tgrp", "completed", 200),
+        "{record:?}"
+    );
+    assert!(kam.running(), "Kamailio is still running:\n{}", kam.log_text());
+    edge.shutdown().await;
+}
