@@ -170,6 +170,15 @@ impl Engine {
         if self.left == Some(0) {
             return Err(DropReason::KeyExpired);
         }
+        // webrtc-srtp 0.15 returns an AES-CM SRTCP packet whose E flag is clear without checking
+        // its tag. SRTCP is always authenticated (RFC 3711 §3.4) and the edge never agrees to
+        // UNENCRYPTED_SRTCP, so such a packet is refused here as unauthenticated.
+        if kind == PacketKind::Rtcp && !matches!(self.suite, CryptoSuite::AeadAes128Gcm | CryptoSuite::AeadAes256Gcm) {
+            let e_flag = data.len().checked_sub(self.tag_len() + 4).and_then(|i| data.get(i));
+            if e_flag.is_none_or(|b| b & 0x80 == 0) {
+                return Err(DropReason::AuthFailed);
+            }
+        }
         let r = match kind {
             PacketKind::Rtp => self.ctx.decrypt_rtp(data),
             PacketKind::Rtcp => self.ctx.decrypt_rtcp(data),

@@ -357,8 +357,16 @@ async fn baresip_tone_crosses_plain_to_srtp_and_back() {
     for s in stats {
         assert!(s.rtp_in_packets > 100 && s.rtp_out_packets > 100, "{s:?}");
         assert!(s.rtcp_in_packets + s.rtcp_out_packets > 0, "{s:?}");
-        assert_eq!((s.auth_failures, s.replays), (0, 0), "{s:?}");
+        assert_eq!(s.replays, 0, "{s:?}");
     }
+    let [a, b] = stats;
+    assert_eq!(a.auth_failures, 0, "plain leg");
+    // Every SRTP packet B sent was authenticated and relayed to A, and the reverse.
+    assert_eq!(a.rtp_out_packets, b.rtp_in_packets);
+    assert_eq!(b.rtp_out_packets, a.rtp_in_packets);
+    // baresip sends its RTCP BYE in clear when it hangs up (after its SRTP is gone): the relay
+    // drops it as unauthenticated, so at most that one failure on leg B.
+    assert!(b.auth_failures <= 1, "{b:?}");
     let log_b = std::fs::read_to_string(work.path().join("B/baresip.log")).unwrap();
     assert!(log_b.contains("SRTP is Enabled"), "B runs SRTP");
 

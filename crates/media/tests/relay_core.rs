@@ -154,3 +154,61 @@ fn update_with_the_same_key_keeps_srtp_state_and_a_failed_update_changes_nothing
     let p7 = peer.encrypt_rtp(&rtp(7)).unwrap();
     assert_eq!(core.handle(LegId::B, PacketKind::Rtp, addr(6000), &p7, now), Outcome::Dropped(DropReason::AuthFailed));
 }
+
+/// Found by the property test below: webrtc-srtp 0.15 returns an AES-CM SRTCP packet whose E
+/// flag is clear without checking its tag, so plain RTCP (here baresip's RTCP BYE, sent in clear
+/// at hangup) would have crossed into the inside unauthenticated. The relay refuses it.
+#[test]
+fn plain_rtcp_on_an_srtp_leg_is_refused_as_unauthenticated() {
+    let bye: [u8; 48] = [
+        0x81, 0xcb, 0x00, 0x03, 0xa6, 0x94, 0xf8, 0x7d, 0x04, 0x41, 0x64, 0x6a, 0x6f, 0x00, 0x00, 0x00, 0x81, 0xca,
+        0x00, 0x07, 0xa6, 0x94, 0xf8, 0x7d, 0x01, 0x15, 0x73, 0x69, 0x70, 0x3a, 0x62, 0x40, 0x31, 0x32, 0x37, 0x2e,
+        0x30, 0x2e, 0x30, 0x2e, 0x31, 0x3a, 0x35, 0x37, 0x30, 0x31, 0x38, 0x00,
+    ];
+    let key = SrtpKey::generate(CryptoSuite::AesCm128HmacSha1_80).unwrap();
+    let b = LegParams { rx: Some(params(&key, None)), ..plain(6000) };
+    let mut core = RelayCore::new(LatchMode::ExpectedPeer, &plain(5000), &b).unwrap();
+    let o = core.handle(LegId::B, PacketKind::Rtcp, addr(6001), &bye, Instant::now());
+    assert_eq!(o, Outcome::Dropped(DropReason::AuthFailed));
+    // A genuine SRTCP packet under the same key still passes.
+    let mut peer = Context::new(key.key(), key.salt(), ProtectionProfile::Aes128CmHmacSha1_80, None, None).unwrap();
+    let srtcp = peer.encrypt_rtcp(&bye).unwrap();
+    let o = core.handle(LegId::B, PacketKind::Rtcp, addr(6001), &srtcp, Instant::now());
+    assert!(matches!(&o, Outcome::Forward { data, .. } if data[..] == bye[..]), "{o:?}");
+}
+
+mod random_input {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        /// Whatever arrives from the network, the core answers without panicking, and nothing
+        /// that fails authentication is forwarded from an SRTP leg.
+        #[test]
+        fn random_datagrams_never_panic_and_unauthenticated_ones_are_dropped(
+            data in prop::collection::vec(any::<u8>(), 0..300),
+            v2 in any::<bool>(),
+            gcm in any::<bool>(),
+            rtcp in any::<bool>(),
+        ) {
+            let suite = if gcm { CryptoSuite::AeadAes128Gcm } else { CryptoSuite::AesCm128HmacSha1_80 };
+            let key = SrtpKey::generate(suite).unwrap();
+            let p = SrtpParams { suite, key, lifetime: None, replay_window: 64 };
+            let b = LegParams { rx: Some(p.clone()), tx: Some(p), ..plain(6000) };
+            let mut core = RelayCore::new(LatchMode::AnySource, &plain(5000), &b).unwrap();
+            let mut d = data;
+            if v2 && !d.is_empty() {
+                d[0] = 0x80 | (d[0] & 0x3f);
+            }
+            let kind = if rtcp { PacketKind::Rtcp } else { PacketKind::Rtp };
+            let o = core.handle(LegId::B, kind, addr(6000 + u16::from(rtcp)), &d, Instant::now());
+            prop_assert!(matches!(o, Outcome::Dropped(_)), "{:?}", o);
+            // Plain leg A: anything RTP-shaped is protected and sent on.
+            let o = core.handle(LegId::A, kind, addr(5000 + u16::from(rtcp)), &d, Instant::now());
+            if let Outcome::Forward { data, .. } = o {
+                prop_assert!(data.len() > d.len());
+            }
+        }
+    }
+}
