@@ -52,5 +52,5 @@ pub use error::{CryptoError, LegId, MediaError, SdpError};
 pub use ports::{PortPair, PortPool};
 pub use relay::{DropReason, LatchMode, LegParams, LegStats, Outcome, PacketKind, RelayCore, SrtpParams};
 pub use runtime::RelayHandle;
-pub use sdp::Sdp;
+pub use sdp::{Direction, Sdp};
 pub use session::{LegConfig, LegSecurity, MediaConfig, MediaManager, MediaSession, SrtpPolicy};

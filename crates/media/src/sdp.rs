@@ -183,6 +183,43 @@ impl Sdp {
     }
 }
 
+/// The direction of a stream (RFC 3264 §5.1, RFC 4566 §6): what the SDP's author will do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Direction {
+    /// Sends and receives (the default).
+    #[default]
+    SendRecv,
+    /// Only sends.
+    SendOnly,
+    /// Only receives (e.g. the held side).
+    RecvOnly,
+    /// Neither (e.g. both sides on hold).
+    Inactive,
+}
+
+impl Direction {
+    fn from_attr(v: &str) -> Option<Direction> {
+        match v {
+            "sendrecv" => Some(Direction::SendRecv),
+            "sendonly" => Some(Direction::SendOnly),
+            "recvonly" => Some(Direction::RecvOnly),
+            "inactive" => Some(Direction::Inactive),
+            _ => None,
+        }
+    }
+}
+
+impl Sdp {
+    /// The direction of media section `idx`: its own attribute, else the session's, else
+    /// `sendrecv`.
+    pub fn direction(&self, idx: usize) -> Direction {
+        let find = |lines: &[Line]| {
+            lines.iter().filter(|l| l.kind == b'a').find_map(|l| Direction::from_attr(l.value.as_str()))
+        };
+        self.media.get(idx).and_then(|m| find(&m.lines)).or_else(|| find(&self.session)).unwrap_or_default()
+    }
+}
+
 impl Media {
     /// Values of `a=<name>:value` (or `a=<name>` with an empty value) in this section.
     pub fn attrs<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {

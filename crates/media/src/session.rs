@@ -23,7 +23,7 @@ use crate::error::{LegId, MediaError, SdpError};
 use crate::ports::{PortPair, PortPool};
 use crate::relay::{LatchMode, LegParams, RelayCore, SrtpParams};
 use crate::runtime::RelayHandle;
-use crate::sdp::Sdp;
+use crate::sdp::{Direction, Sdp};
 
 /// Which suites an SRTP leg offers and accepts, in order of preference.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,6 +130,7 @@ impl MediaManager {
             replay_window: self.config.replay_window.max(64),
             legs: [Leg::new(a, pa), Leg::new(b, pb)],
             pending: None,
+            direction: Direction::SendRecv,
         })
     }
 }
@@ -176,6 +177,7 @@ pub struct MediaSession {
     replay_window: usize,
     legs: [Leg; 2],
     pending: Option<Pending>,
+    direction: Direction,
 }
 
 impl MediaSession {
@@ -297,6 +299,7 @@ impl MediaSession {
         else {
             return Err(MediaError::State { leg, what: "an answer for this leg (no answer from the other leg)" });
         };
+        self.direction = answer.direction(relayed);
         for (id, n) in [(from, offerer), (from.other(), answerer)] {
             let l = self.leg_mut(id);
             l.peer = Some(n.peer);
@@ -307,6 +310,13 @@ impl MediaSession {
         let crypto: Vec<CryptoAttr> = l.tx.iter().cloned().collect();
         let secure = matches!(l.config.security, LegSecurity::Srtp(_));
         Ok(answer.rewrite(l.config.media_ip, relayed, l.ports.rtp_port(), secure, &crypto).to_bytes())
+    }
+
+    /// The direction of the relayed stream in the last completed answer, as its author (the
+    /// answering leg) put it. When it is `Inactive` (a call on hold with no media either way) the
+    /// edge should not end the call for media inactivity.
+    pub fn direction(&self) -> Direction {
+        self.direction
     }
 
     /// Forgets an offer/answer exchange in progress (the other leg refused it, or it was

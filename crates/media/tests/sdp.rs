@@ -7,8 +7,8 @@ use std::path::Path;
 
 use proptest::prelude::*;
 use trunkgate_media::{
-    CryptoAttr, CryptoError, CryptoSuite, LegConfig, LegId, LegSecurity, MediaConfig, MediaError, MediaManager,
-    MediaSession, Sdp, SrtpKey, SrtpPolicy,
+    CryptoAttr, CryptoError, CryptoSuite, Direction, LegConfig, LegId, LegSecurity, MediaConfig, MediaError,
+    MediaManager, MediaSession, Sdp, SrtpKey, SrtpPolicy,
 };
 
 const BARESIP_OFFER: &[u8] = include_bytes!("data/baresip-srtp-offer.sdp");
@@ -329,4 +329,28 @@ fn baresip_answer_is_accepted_on_the_trunk_leg() {
     assert_eq!(p.peer_rtp, Some("127.0.0.1:20874".parse().unwrap()));
     assert_eq!(p.peer_rtcp, Some("127.0.0.1:20875".parse().unwrap()));
     assert_eq!(p.rx.unwrap().key, sdp.media[0].crypto()[0].clone().unwrap().key);
+}
+
+#[test]
+fn direction_of_the_completed_answer_tells_the_edge_about_hold() {
+    let mgr = manager(27500);
+    let mut s = session(&mgr, SrtpPolicy::default());
+    assert_eq!(s.direction(), Direction::SendRecv);
+    // Hold from the PBX: it offers sendonly, the trunk answers recvonly.
+    s.offer_from_leg(LegId::A, &[PBX_OFFER, b"a=sendonly\r\n"].concat()).unwrap();
+    let offer = s.offer_for_leg(LegId::B).unwrap();
+    assert_eq!(Sdp::parse(&offer).unwrap().direction(0), Direction::SendOnly, "direction passes through");
+    let tag1 = crypto_of(&offer).remove(0);
+    let answer = String::from_utf8(BARESIP_ANSWER.to_vec())
+        .unwrap()
+        .replace("a=sendrecv", "a=recvonly")
+        .replace("a=crypto:1 AES_CM_128_HMAC_SHA1_80", &format!("a=crypto:{} AES_CM_128_HMAC_SHA1_80", tag1.tag));
+    s.answer_from_leg(LegId::B, answer.as_bytes()).unwrap();
+    let back = s.answer_for_leg(LegId::A).unwrap();
+    assert_eq!(Sdp::parse(&back).unwrap().direction(0), Direction::RecvOnly);
+    assert_eq!(s.direction(), Direction::RecvOnly);
+    // Session-level inactive applies to streams without their own attribute.
+    let both =
+        Sdp::parse(b"v=0\r\na=inactive\r\nm=audio 4 RTP/AVP 0\r\nm=audio 6 RTP/AVP 0\r\na=sendonly\r\n").unwrap();
+    assert_eq!((both.direction(0), both.direction(1)), (Direction::Inactive, Direction::SendOnly));
 }
