@@ -298,6 +298,15 @@ impl Core {
         self.pump(now);
     }
 
+    /// A stream that cannot be framed (bad or repeated Content-Length, too large): the request
+    /// is answered from what can be salvaged (RFC 4475 §3.1.2.3, §3.3.9); the runtime then
+    /// closes the connection.
+    pub fn handle_unframable(&mut self, origin: &Origin, bytes: &[u8], err: &trunkgate_sip::ParseError) {
+        self.stats.received += 1;
+        self.stats.rejected += 1;
+        self.reject_unparsed(origin, bytes, err, looks_like_request(bytes));
+    }
+
     /// Timers due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.table.handle_timeout(now);

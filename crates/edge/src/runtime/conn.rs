@@ -95,7 +95,11 @@ where
                     }
                     Ok(Some(Frame::Pong)) => {}
                     Ok(None) => break,
-                    Err(_) => {
+                    Err(error) => {
+                        // Answer it (400, 513 …) from what can be salvaged, then close: the
+                        // writer sends what is queued before the connection goes away.
+                        let bytes = framer.pending().to_vec();
+                        let _ = inputs.send(Input::Unframable { origin: origin.clone(), bytes, error }).await;
                         fatal = Some("stream cannot be framed (bad Content-Length or message too large)");
                         break;
                     }

@@ -78,6 +78,7 @@ pub enum StartError {
 
 pub(crate) enum Input {
     Message { origin: Origin, bytes: Vec<u8> },
+    Unframable { origin: Origin, bytes: Vec<u8>, error: trunkgate_sip::ParseError },
     ConnOpened { id: ConnId, handle: ConnHandle, key: Option<Dest> },
     ConnClosed { id: ConnId },
     ConnectFailed { key: Dest, reason: String },
@@ -284,6 +285,7 @@ impl CoreTask {
         let now = Instant::now();
         match input {
             Input::Message { origin, bytes } => self.core.handle_message(now, origin, &bytes),
+            Input::Unframable { origin, bytes, error } => self.core.handle_unframable(&origin, &bytes, &error),
             Input::ConnOpened { id, handle, key } => {
                 self.core.connection_opened(id, handle.side);
                 self.conns.insert(id, handle);
