@@ -18,6 +18,8 @@ use trunkgate_edge::demo::Lab;
 use trunkgate_edge::{Edge, EdgeEvent, Options};
 use trunkgate_sip::{Frame, Limits, StreamFramer};
 
+pub mod baresip;
+
 /// The host name of the edge under test (its certificate carries it).
 pub const EDGE: &str = "edge.test";
 
