@@ -17,7 +17,7 @@ use trunkgate_edge::{Edge, EdgeEvent};
 const PEERS: [&str; 3] = ["lb01.test", "lb02.test", "lb03.test"];
 
 fn lab() -> Lab {
-    Lab::new(&[support::EDGE, PEERS[0], PEERS[1], PEERS[2]]).unwrap()
+    Lab::new(&[support::EDGE, PEERS[0], PEERS[1], PEERS[2], "impostor.test"]).unwrap()
 }
 
 /// A cloud-side edge known as `me`, taking calls for TGRP TG-1 to `callee`; `max_calls = 0`
@@ -227,4 +227,95 @@ async fn options_pings_mark_a_dead_peer_down_and_calls_skip_it() {
     edge.shutdown().await;
     lb02.shutdown().await;
     lb03.shutdown().await;
+}
+
+/// lb01 completes the TLS handshake but never answers the INVITE (`openssl s_server` holding
+/// the connection): after `invite_timeout_ms` the edge fails over to lb02 and the call completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unanswered_invite_times_out_and_fails_over() {
+    let lab = lab();
+    let hole = trunkgate_testkit::SServer::start(&trunkgate_testkit::SServerOptions {
+        cert: lab.chain(PEERS[0]),
+        key: lab.key(PEERS[0]),
+        chain: Some(lab.chain(PEERS[0])),
+        args: vec!["-quiet".into()],
+    })
+    .expect("openssl s_server (Debian openssl)");
+    let (caller, callee) =
+        (UdpSocket::bind("127.0.0.1:0").await.unwrap(), UdpSocket::bind("127.0.0.1:0").await.unwrap());
+    let lb02 = cloud(&lab, PEERS[1], callee.local_addr().unwrap(), false).await;
+    let edge = ours(
+        &lab,
+        [hole.addr.port(), port_of(&lb02), free_port().unwrap()],
+        caller.local_addr().unwrap(),
+        "options_interval_s = 0\ninvite_timeout_ms = 1000",
+    )
+    .await;
+    let mut events = edge.subscribe();
+    let answer = tokio::spawn(async move { ua::answer(&callee, 1, Duration::from_secs(30)).await });
+    let report =
+        ua::call(&caller, edge.local_addr("inside").unwrap(), "+13175551212", Duration::from_millis(50)).await.unwrap();
+    assert_eq!(report.invite_statuses.last(), Some(&200), "{report:?}");
+    assert_eq!(report.bye_status, Some(200));
+    assert_eq!(answer.await.unwrap().unwrap(), 1);
+    let evs = drain(&mut events).await;
+    let ups: Vec<_> = evs
+        .iter()
+        .filter_map(|e| match e {
+            EdgeEvent::TlsUp { info, inbound: false } => info.sni.clone(),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ups, vec![PEERS[0].to_string(), PEERS[1].to_string()], "TLS to lb01 (silent), then lb02");
+    assert_eq!(sent_invites_to(&evs, PEERS[0]), 1, "{evs:?}");
+    assert_eq!(sent_invites_to(&evs, PEERS[1]), 1);
+    edge.shutdown().await;
+    lb02.shutdown().await;
+}
+
+/// lb01's address answers with a certificate for another name (same CA): the handshake fails
+/// the name check (T7), the failure is reported, and the call completes via lb02.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_certificate_name_fails_over() {
+    let lab = lab();
+    let (caller, callee) =
+        (UdpSocket::bind("127.0.0.1:0").await.unwrap(), UdpSocket::bind("127.0.0.1:0").await.unwrap());
+    let impostor = cloud(&lab, "impostor.test", "127.0.0.1:9".parse().unwrap(), false).await;
+    let mut impostor_events = impostor.subscribe();
+    let lb02 = cloud(&lab, PEERS[1], callee.local_addr().unwrap(), false).await;
+    let edge = ours(
+        &lab,
+        [port_of(&impostor), port_of(&lb02), free_port().unwrap()],
+        caller.local_addr().unwrap(),
+        "options_interval_s = 0",
+    )
+    .await;
+    let mut events = edge.subscribe();
+    let answer = tokio::spawn(async move { ua::answer(&callee, 1, Duration::from_secs(30)).await });
+    let report =
+        ua::call(&caller, edge.local_addr("inside").unwrap(), "+13175551212", Duration::from_millis(50)).await.unwrap();
+    assert_eq!(report.invite_statuses.last(), Some(&200), "{report:?}");
+    assert_eq!(answer.await.unwrap().unwrap(), 1);
+    let evs = drain(&mut events).await;
+    let failed: Vec<_> = evs
+        .iter()
+        .filter_map(|e| match e {
+            EdgeEvent::TlsFailed { peer, reason } => Some((peer.clone(), reason.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(failed[0].0.starts_with(PEERS[0]), "{failed:?}");
+    assert_eq!(sent_invites_to(&evs, PEERS[1]), 1);
+    // Nothing reached the impostor's SIP layer.
+    let leaked = support::wait_event(
+        &mut impostor_events,
+        Duration::from_millis(300),
+        |e| matches!(e, EdgeEvent::Trace(t) if t.inbound),
+    )
+    .await;
+    assert!(leaked.is_none(), "the impostor received SIP: {leaked:?}");
+    edge.shutdown().await;
+    lb02.shutdown().await;
+    impostor.shutdown().await;
 }
