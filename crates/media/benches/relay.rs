@@ -68,6 +68,17 @@ fn bench(c: &mut Criterion) {
                 o
             })
         });
+        // The crypto alone (webrtc-srtp protecting the same packets), for the relay's overhead.
+        g.bench_function(format!("crypto_only_protect/{suite}"), |bch| {
+            let mut ctx = Context::new(tx.key(), tx.salt(), profile(suite), None, None).unwrap();
+            let pkts: Vec<Vec<u8>> = (0..=u16::MAX).map(packet).collect();
+            let mut i = 0usize;
+            bch.iter(|| {
+                let o = ctx.encrypt_rtp(&pkts[i & 0xffff]).unwrap();
+                i += 1;
+                o
+            })
+        });
         g.bench_function(format!("srtp_to_rtp/{suite}"), |bch| {
             bch.iter_custom(|iters| {
                 // Fresh relay and peer per sample; encrypt outside the timed loop, in order, so

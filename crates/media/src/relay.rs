@@ -364,9 +364,10 @@ impl RelayCore {
         if !inbound.latch(kind).accept(from, mode) {
             return Err((leg, DropReason::UnexpectedSource));
         }
+        // Plain input is not copied: it goes straight to the other leg's protection.
         let clear = match &mut inbound.rx {
-            Some(e) => e.unprotect(kind, data).map_err(|r| (leg, r))?,
-            None => Bytes::copy_from_slice(data),
+            Some(e) => Some(e.unprotect(kind, data).map_err(|r| (leg, r))?),
+            None => None,
         };
         inbound.last_rx = Some(now);
         match kind {
@@ -382,9 +383,11 @@ impl RelayCore {
         let out_leg = leg.other();
         let outbound = self.leg_mut(out_leg);
         let to = outbound.latch(kind).destination().ok_or((leg, DropReason::NoDestination))?;
-        let data = match &mut outbound.tx {
-            Some(e) => e.protect(kind, &clear).map_err(|r| (leg, r))?,
-            None => clear,
+        let data = match (&mut outbound.tx, clear) {
+            (Some(e), Some(c)) => e.protect(kind, &c).map_err(|r| (leg, r))?,
+            (Some(e), None) => e.protect(kind, data).map_err(|r| (leg, r))?,
+            (None, Some(c)) => c,
+            (None, None) => Bytes::copy_from_slice(data),
         };
         let n = data.len() as u64;
         match kind {
