@@ -328,3 +328,128 @@ async fn byoc_cloud_listener_never_sends_certificate_request() {
     assert!(out.contains("CertificateRequest"), "the mutual listener did not request a certificate:\n{out}");
     a.edge.shutdown().await;
 }
+
+/// An edge with these `[edge]` lines instead of [`LIMITS`].
+async fn edge_limits(lines: &str) -> Abused {
+    let lab = Lab::new(&[support::EDGE]).unwrap();
+    let edge = support::start(support::config(&lab, lines, "127.0.0.1:9".parse().unwrap(), "", "")).await;
+    let (trunk, inside) = (edge.local_addr("trunk").unwrap(), edge.local_addr("inside").unwrap());
+    Abused { lab, edge, trunk, inside }
+}
+
+const IP2: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 2));
+const IP3: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 3));
+
+/// `max_connections` counts every IP, `max_connections_per_ip` each one: with 3 and 2, two
+/// connections from 127.0.0.1 fill its share, a third from it is refused, one from 127.0.0.2
+/// still gets in (total 3), and one from 127.0.0.3 is refused (total reached).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn total_and_per_ip_limits_are_distinct() {
+    let a = edge_limits("max_connections = 3\nmax_connections_per_ip = 2\nhandshakes_per_ip_per_second = 1000").await;
+    let mut held = Vec::new();
+    for i in 0..2 {
+        let mut c = support::tls_connect(&a.lab, a.trunk).await.unwrap_or_else(|e| panic!("#{i} from .1: {e}"));
+        assert!(support::stream_exchange(&mut c, b"", &format!("one-{i}")).await.0.is_empty());
+        held.push(c);
+    }
+    assert!(support::tls_connect(&a.lab, a.trunk).await.is_err(), "a third connection from 127.0.0.1 got in");
+    let mut c = support::tls_connect_from(&a.lab, a.trunk, Some(IP2))
+        .await
+        .unwrap_or_else(|e| panic!("127.0.0.2 has its own share: {e}"));
+    assert!(support::stream_exchange(&mut c, b"", "two-0").await.0.is_empty());
+    held.push(c);
+    assert!(
+        support::tls_connect_from(&a.lab, a.trunk, Some(IP3)).await.is_err(),
+        "a fourth connection in total got in (max_connections = 3)"
+    );
+    drop(held);
+    a.edge.shutdown().await;
+}
+
+/// `handshakes_per_ip_per_second` = 2: of eight handshakes started together from 127.0.0.1 some
+/// are refused, while 127.0.0.2, with its own budget, gets in at the same moment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handshake_rate_per_ip_is_limited() {
+    let a = edge_limits("handshakes_per_ip_per_second = 2\nmax_connections_per_ip = 100").await;
+    let lab = std::sync::Arc::new(a.lab);
+    let tries: Vec<_> = (0..8)
+        .map(|_| {
+            let (lab, trunk) = (lab.clone(), a.trunk);
+            tokio::spawn(async move { support::tls_connect(&lab, trunk).await.map(|_| ()) })
+        })
+        .collect();
+    let other = support::tls_connect_from(&lab, a.trunk, Some(IP2)).await;
+    let mut refused = 0;
+    for t in tries {
+        if t.await.unwrap().is_err() {
+            refused += 1;
+        }
+    }
+    // Eight handshakes fit under 2 per second only if they spread over four seconds.
+    assert!(refused >= 1, "eight simultaneous handshakes from one IP were all accepted");
+    assert!(refused < 8, "none was accepted");
+    assert!(other.is_ok(), "another IP is not limited by 127.0.0.1's rate: {:?}", other.err());
+    a.edge.shutdown().await;
+}
+
+/// A message trickled one byte at a time and never completed is cut off by the partial-message
+/// timer even though bytes keep arriving (the clock is not reset by traffic).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endless_trickle_is_closed() {
+    let a = edge().await;
+    let mut slow = support::tls_connect(&a.lab, a.trunk).await.unwrap();
+    let header = b"OPTIONS sip:edge.test SIP/2.0\r\nX-Trickle: ";
+    let mut closed = false;
+    let mut buf = [0u8; 512];
+    // At most 600 bytes (one per 50 ms); the edge must give up long before the header ends.
+    for i in 0..600 {
+        let byte = if i < header.len() { header[i] } else { b'a' };
+        if slow.write_all(&[byte]).await.is_err() || slow.flush().await.is_err() {
+            closed = true;
+            break;
+        }
+        match tokio::time::timeout(Duration::from_millis(50), slow.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                closed = true;
+                break;
+            }
+            Ok(Ok(_)) | Err(_) => {}
+        }
+    }
+    assert!(closed, "a message trickled for 30 s was never abandoned (partial_message_timeout_ms = 400)");
+    still_answers(&a, "trickle").await;
+    a.edge.shutdown().await;
+}
+
+/// A client that starts a ClientHello and stalls is closed by the handshake timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_client_hello_is_closed() {
+    let a = edge().await;
+    let mut tcp = TcpStream::connect(a.trunk).await.unwrap();
+    // TLS record header of a handshake record announcing 512 bytes, and 5 of them.
+    tcp.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03]).await.unwrap();
+    let (end, _) = support::wait_closed(&mut tcp, support::WAIT).await;
+    assert_eq!(end, StreamEnd::Closed, "a stalled ClientHello holds the connection");
+    still_answers(&a, "stalled hello").await;
+    a.edge.shutdown().await;
+}
+
+/// RFC 5626 §3.5.1: a CRLFCRLF ping on a TLS connection is answered with a CRLF pong, and the
+/// connection stays usable; a connection with no traffic at all is closed after
+/// `idle_timeout_s` (1 s here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keepalive_ping_is_answered_and_idle_connections_close() {
+    let a = edge_limits("idle_timeout_s = 1").await;
+    let mut c = support::tls_connect(&a.lab, a.trunk).await.unwrap();
+    c.write_all(b"\r\n\r\n").await.unwrap();
+    c.flush().await.unwrap();
+    let mut pong = [0u8; 2];
+    tokio::time::timeout(support::WAIT, c.read_exact(&mut pong)).await.expect("a pong").unwrap();
+    assert_eq!(&pong, b"\r\n");
+    let (got, end) = support::stream_exchange(&mut c, b"", "after-ping").await;
+    assert!(got.is_empty() && end == StreamEnd::Open);
+    let (end, bytes) = support::wait_closed(&mut c, support::WAIT).await;
+    assert_eq!(end, StreamEnd::Closed, "an idle connection was kept past idle_timeout_s");
+    assert!(bytes.is_empty(), "{bytes:?}");
+    a.edge.shutdown().await;
+}

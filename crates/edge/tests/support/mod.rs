@@ -108,12 +108,17 @@ pub type Tls = SslStream<TcpStream>;
 
 /// Connects over TLS (TLS 1.2 client, default groups and suites of OpenSSL), verifying the edge.
 pub async fn tls_connect(lab: &Lab, addr: SocketAddr) -> Result<Tls, String> {
+    tls_connect_from(lab, addr, None).await
+}
+
+/// [`tls_connect`] from a chosen loopback source address (127.0.0.2, …: another "IP").
+pub async fn tls_connect_from(lab: &Lab, addr: SocketAddr, from: Option<std::net::IpAddr>) -> Result<Tls, String> {
     let mut b = SslConnector::builder(SslMethod::tls_client()).map_err(|e| e.to_string())?;
     b.set_ca_file(lab.root()).map_err(|e| e.to_string())?;
     b.set_verify(SslVerifyMode::PEER);
     let connector = b.build();
     let ssl = connector.configure().and_then(|c| c.into_ssl(EDGE)).map_err(|e| e.to_string())?;
-    let tcp = tokio::time::timeout(WAIT, TcpStream::connect(addr))
+    let tcp = tokio::time::timeout(WAIT, tcp_from(addr, from))
         .await
         .map_err(|_| "TCP connect timed out".to_string())?
         .map_err(|e| e.to_string())?;
@@ -122,6 +127,18 @@ pub async fn tls_connect(lab: &Lab, addr: SocketAddr) -> Result<Tls, String> {
         Ok(Ok(())) => Ok(s),
         Ok(Err(e)) => Err(format!("TLS handshake failed: {e}")),
         Err(_) => Err("TLS handshake timed out".into()),
+    }
+}
+
+/// A TCP connection to `addr`, from `from` when given.
+pub async fn tcp_from(addr: SocketAddr, from: Option<std::net::IpAddr>) -> std::io::Result<TcpStream> {
+    match from {
+        None => TcpStream::connect(addr).await,
+        Some(ip) => {
+            let s = tokio::net::TcpSocket::new_v4()?;
+            s.bind(SocketAddr::new(ip, 0))?;
+            s.connect(addr).await
+        }
     }
 }
 
