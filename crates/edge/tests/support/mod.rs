@@ -19,6 +19,7 @@ use trunkgate_edge::{Edge, EdgeEvent, Options};
 use trunkgate_sip::{Frame, Limits, StreamFramer};
 
 pub mod baresip;
+pub mod kamailio_proxy;
 
 /// The host name of the edge under test (its certificate carries it).
 pub const EDGE: &str = "edge.test";
