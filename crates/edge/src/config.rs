@@ -62,6 +62,60 @@ pub struct Config {
     /// The trunks.
     #[serde(rename = "trunk", default)]
     pub trunks: Vec<Trunk>,
+    /// Media anchoring (SPEC M1, M2).
+    #[serde(default)]
+    pub media: Media,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_port_min() -> u16 {
+    30000
+}
+fn default_port_max() -> u16 {
+    39999
+}
+fn default_media_timeout() -> u64 {
+    60
+}
+
+/// `[media]`: the edge anchors the media of every call with an SDP offer: `c=`/`m=` point at
+/// the edge on each side, SRTP (SDES) on trunks that ask for it, plain RTP inside.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Media {
+    /// Anchor media (default true). Off: SDP passes through unchanged.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Lowest UDP port for RTP/RTCP pairs.
+    #[serde(default = "default_port_min")]
+    pub port_min: u16,
+    /// Highest UDP port.
+    #[serde(default = "default_port_max")]
+    pub port_max: u16,
+    /// The edge's media address toward the inside (default: the inside listener's address).
+    #[serde(default)]
+    pub inside_ip: Option<std::net::IpAddr>,
+    /// The edge's media address toward the trunks (default: the TLS listener's address).
+    #[serde(default)]
+    pub trunk_ip: Option<std::net::IpAddr>,
+    /// A call whose media stops for this long is ended with BYE on both legs (not while on hold).
+    #[serde(default = "default_media_timeout")]
+    pub inactivity_timeout_s: u64,
+}
+
+impl Default for Media {
+    fn default() -> Self {
+        Media {
+            enabled: true,
+            port_min: default_port_min(),
+            port_max: default_port_max(),
+            inside_ip: None,
+            trunk_ip: None,
+            inactivity_timeout_s: default_media_timeout(),
+        }
+    }
 }
 
 fn default_name() -> String {
@@ -312,6 +366,14 @@ pub struct Trunk {
     /// How long an INVITE to a peer may go unanswered before failover (ms).
     #[serde(default = "default_timeout_ms")]
     pub invite_timeout_ms: u64,
+    /// Media on this trunk is SRTP with SDES keys (M1); an answer without acceptable crypto ends
+    /// the attempt with 488. Default true.
+    #[serde(default = "yes")]
+    pub srtp: bool,
+    /// SRTP suites offered, in order (AES_CM_128_HMAC_SHA1_80 always first). Empty: the default
+    /// (AES_CM_128_HMAC_SHA1_80, AEAD_AES_128_GCM).
+    #[serde(default)]
+    pub srtp_suites: Vec<String>,
 }
 
 /// `[trunk.inbound]`
@@ -438,6 +500,37 @@ impl Config {
                     format!("trunk {:?}: certificate without key or key without certificate", t.name),
                     "set both",
                 ));
+            }
+        }
+        for t in &self.trunks {
+            for suite in &t.srtp_suites {
+                if trunkgate_media::CryptoSuite::from_name(suite).is_none() {
+                    return Err(invalid(
+                        format!("trunk {:?}: unknown SRTP suite {suite:?}", t.name),
+                        "use AES_CM_128_HMAC_SHA1_80 or AEAD_AES_128_GCM (RFC 4568 / RFC 7714 names)",
+                    ));
+                }
+            }
+        }
+        let m = &self.media;
+        if m.enabled {
+            if m.port_min >= m.port_max || m.port_min < 1024 {
+                return Err(invalid(
+                    format!("[media] port range {}-{} is empty or below 1024", m.port_min, m.port_max),
+                    "use a range such as 30000-39999",
+                ));
+            }
+            for (side, ip) in [(Side::Inside, m.inside_ip), (Side::Trunk, m.trunk_ip)] {
+                let listener_ip = self.listeners.iter().find(|l| l.side == side).map(|l| l.address.ip());
+                if ip.is_none() && listener_ip.is_some_and(|a| a.is_unspecified()) {
+                    return Err(invalid(
+                        format!(
+                            "[media] needs the edge's {side:?} media address: the listener binds {}",
+                            listener_ip.map_or(String::new(), |a| a.to_string())
+                        ),
+                        "set [media] inside_ip / trunk_ip to the address peers send RTP to",
+                    ));
+                }
             }
         }
         if self.edge.max_message_size < 1024 {

@@ -129,6 +129,8 @@ mod tests {
             options_interval_s: 30,
             down_after: 3,
             invite_timeout_ms: 32_000,
+            srtp: true,
+            srtp_suites: vec![],
         }
     }
 

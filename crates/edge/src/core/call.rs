@@ -9,7 +9,7 @@ use trunkgate_sip::transaction::response_for;
 use trunkgate_sip::{Method, OwnedMessage, Reliability, TransactionKey, Uri};
 
 use super::leg::{contact_uri, method, request_uri, status, tag_of, token, without_tag, Leg};
-use super::{reason_for, Call, CallRecord, CallState, Core, Dest, LegSel, Origin, Output, TimerKind, Use};
+use super::{media, reason_for, Call, CallRecord, CallState, Core, Dest, LegSel, Origin, Output, TimerKind, Use};
 use crate::config::Side;
 use crate::routing::{inbound_trunk, outbound_trunk, trunk_request_uri};
 
@@ -229,7 +229,20 @@ impl Core {
             final_to_a: None,
             b_ack: None,
             max_forwards: max_forwards.saturating_sub(1),
+            media: None,
+            relay: None,
+            b_offer: None,
+            a_answer: None,
         };
+        match self.media_offer(&mut call) {
+            Ok(offer) => call.b_offer = offer,
+            Err(e) => {
+                tracing::warn!(call_id = %call.a.call_id, "media offer refused: {e}");
+                let status = e.sip_status();
+                self.respond(now, &key, &call.a_request, status, reason_for(status), Some(&call.a.local_tag), &[]);
+                return;
+            }
+        }
         self.uses.insert(key, Use::AInvite(id));
         self.dialogs.insert((call.a.call_id.clone(), call.a.local_tag.clone()), (id, LegSel::A));
         self.dialogs.insert((call.b.call_id.clone(), call.b.local_tag.clone()), (id, LegSel::B));
@@ -270,7 +283,10 @@ impl Core {
             }
         }
         inv.push("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO");
-        copy_body(&call.a_request, &mut inv);
+        match &call.b_offer {
+            Some(offer) => inv.set_body("application/sdp", offer.clone()),
+            None => copy_body(&call.a_request, &mut inv),
+        }
         let rel = reliability(&call.b.dest);
         match self.table.start_client(now, inv, rel, call.b.dest.clone()) {
             Ok(bkey) => {
@@ -310,14 +326,19 @@ impl Core {
                     for (n, v) in &extra {
                         r.push(n, v);
                     }
-                    copy_body(&resp, &mut r);
+                    match self.media_answer(&mut call, &resp) {
+                        Ok(Some(body)) => r.set_body("application/sdp", body),
+                        Ok(None) if call.media.is_none() => copy_body(&resp, &mut r),
+                        Ok(None) => {}
+                        Err(e) => tracing::warn!(call_id = %call.a.call_id, "early media refused: {e}"),
+                    }
                     r.push("Server", &self.cfg.edge.name);
                     let _ = self.table.send_response(now, &call.a_invite, r);
                 }
                 self.calls.insert(id, call);
             }
-            Some(Use::Relay { call, server }) if s > 100 => {
-                self.relay_response(now, call, &server, &resp);
+            Some(Use::Relay { call, server, .. }) if s > 100 => {
+                self.relay_response(now, call, &server, &resp, None);
             }
             _ => {}
         }
@@ -327,7 +348,7 @@ impl Core {
         let s = status(&resp).unwrap_or(500);
         match self.uses.get(key).cloned() {
             Some(Use::BInvite(id)) => self.b_final(now, id, key, resp, s),
-            Some(Use::Relay { call, server }) => self.relay_response(now, call, &server, &resp),
+            Some(Use::Relay { call, server, reoffer }) => self.relay_response(now, call, &server, &resp, reoffer),
             Some(Use::Ping { trunk, peer }) => self.peer_result(trunk, peer, true),
             _ => {}
         }
@@ -360,7 +381,22 @@ impl Core {
             r.push("Contact", call.a.local.contact());
             r.push("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO");
             r.push("Server", &self.cfg.edge.name);
-            copy_body(&resp, &mut r);
+            match self.media_answer(&mut call, &resp) {
+                Ok(Some(body)) => r.set_body("application/sdp", body),
+                Ok(None) if call.media.is_none() => copy_body(&resp, &mut r),
+                Ok(None) => {}
+                Err(e) => {
+                    // No acceptable media from B (e.g. no SRTP crypto on a byoc-cloud trunk):
+                    // take the answer down and refuse the call with the media error's status.
+                    tracing::warn!(call_id = %call.a.call_id, "media answer refused: {e}");
+                    let status = e.sip_status();
+                    self.calls.insert(id, call);
+                    self.ack_b(now, id, None);
+                    self.hangup_b(now, id);
+                    self.fail_call(now, id, status, "failed");
+                    return;
+                }
+            }
             let _ = self.table.send_response(now, &call.a_invite, r.clone());
             call.final_to_a = Some(r);
             call.state = CallState::Answered;
@@ -436,8 +472,10 @@ impl Core {
                 let (status, result) = if timeout { (408, "timeout") } else { (503, "failed") };
                 self.fail_call(now, id, status, result);
             }
-            Some(Use::Relay { call, server }) => {
-                let _ = call;
+            Some(Use::Relay { call, server, reoffer }) => {
+                if let (Some(offerer), Some(c)) = (reoffer, self.calls.get_mut(&call)) {
+                    let _ = Core::media_reanswer(c, offerer, None);
+                }
                 if let Some(req) = self.server_request(&server) {
                     self.respond(now, &server, &req, 408, reason_for(408), None, &[]);
                 }
@@ -495,6 +533,11 @@ impl Core {
         self.finish(now, id, 200, "completed");
     }
 
+    pub(crate) fn hangup_all(&mut self, now: Instant, id: u64) {
+        self.hangup_a(now, id);
+        self.hangup_b(now, id);
+    }
+
     fn hangup_b(&mut self, now: Instant, id: u64) {
         self.hangup(now, id, LegSel::B);
     }
@@ -529,12 +572,28 @@ impl Core {
             LegSel::A => &mut call.b,
             LegSel::B => &mut call.a,
         };
-        let mut out = leg.request(m, 70, &agent);
-        copy_body(req, &mut out);
+        let mut out = leg.request(m.clone(), 70, &agent);
         let dest = leg.dest.clone();
+        let mut reoffer = None;
+        match media::sdp_body(req).filter(|_| matches!(m, Method::Invite | Method::Update)) {
+            Some(body) if call.media.is_some() => match Core::media_reoffer(call, from, body) {
+                Ok(Some(offer)) => {
+                    out.set_body("application/sdp", offer);
+                    reoffer = Some(from);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(call_id = %call.a.call_id, "re-offer refused: {e}");
+                    let status = e.sip_status();
+                    self.respond(now, &key, req, status, reason_for(status), None, &[]);
+                    return;
+                }
+            },
+            _ => copy_body(req, &mut out),
+        }
         match self.table.start_client(now, out, reliability(&dest), dest) {
             Ok(k) => {
-                self.uses.insert(k, Use::Relay { call: id, server: key });
+                self.uses.insert(k, Use::Relay { call: id, server: key, reoffer });
             }
             Err(_) => {
                 self.respond(now, &key, req, 503, reason_for(503), None, &[]);
@@ -542,8 +601,24 @@ impl Core {
         }
     }
 
-    fn relay_response(&mut self, now: Instant, id: u64, server: &TransactionKey, resp: &OwnedMessage) {
+    fn relay_response(
+        &mut self,
+        now: Instant,
+        id: u64,
+        server: &TransactionKey,
+        resp: &OwnedMessage,
+        reoffer: Option<LegSel>,
+    ) {
         let Some(req) = self.server_request(server) else { return };
+        let s = status(resp).unwrap_or(500);
+        let mut media_body = None;
+        if let (Some(offerer), true, Some(call)) = (reoffer, s >= 200, self.calls.get_mut(&id)) {
+            let answer = if (200..300).contains(&s) { Some(resp) } else { None };
+            match Core::media_reanswer(call, offerer, answer) {
+                Ok(b) => media_body = b,
+                Err(e) => tracing::warn!(call_id = %call.a.call_id, "re-answer refused: {e}"),
+            }
+        }
         let Some(call) = self.calls.get(&id) else { return };
         // The answering leg is the other one; our tag on the requesting leg is what we answer with.
         let call_id = header_text(&req, "Call-ID").unwrap_or_default();
@@ -552,12 +627,15 @@ impl Core {
         } else {
             (call.b.local_tag.clone(), call.b.local.contact())
         };
-        let s = status(resp).unwrap_or(500);
         let mut r = response_for(&req, s, &reason_phrase(resp), Some(&tag));
         if method(&req).is_some_and(|m| matches!(m, Method::Invite | Method::Update)) && (200..300).contains(&s) {
             r.push("Contact", contact);
         }
-        copy_body(resp, &mut r);
+        match media_body {
+            Some(body) => r.set_body("application/sdp", body),
+            None if reoffer.is_none() => copy_body(resp, &mut r),
+            None => {}
+        }
         r.push("Server", &self.cfg.edge.name);
         let _ = self.table.send_response(now, server, r);
     }
@@ -663,12 +741,16 @@ impl Core {
 
     /// Ends a call: forgets it and writes the call log record.
     pub(crate) fn finish(&mut self, now: Instant, id: u64, status: u16, result: &'static str) {
-        let Some(call) = self.calls.remove(&id) else { return };
+        let Some(mut call) = self.calls.remove(&id) else { return };
+        let media_summary = call.media.as_ref().map(|m| media::summary(m, call.relay.as_ref()));
+        if let Some(relay) = call.relay.take() {
+            media::stop_relay(relay, call.a.call_id.clone());
+        }
         self.dialogs.remove(&(call.a.call_id.clone(), call.a.local_tag.clone()));
         self.dialogs.remove(&(call.b.call_id.clone(), call.b.local_tag.clone()));
         self.timers.retain(|(_, k)| match k {
             TimerKind::Retransmit2xx { call, .. } | TimerKind::InviteTimeout { call, .. } => *call != id,
-            TimerKind::Ping { .. } => true,
+            TimerKind::Ping { .. } | TimerKind::MediaCheck => true,
         });
         let trunk = self.cfg.trunks.get(call.trunk).map(|t| t.name.clone()).unwrap_or_default();
         let duration = call.answered_at.map_or(Duration::ZERO, |t| now.duration_since(t));
@@ -681,6 +763,7 @@ impl Core {
             result,
             duration,
             matched_by: call.matched_by.as_str(),
+            media: media_summary,
         };
         tracing::info!(
             call_id = %record.call_id, trunk = %record.trunk, direction = record.direction,

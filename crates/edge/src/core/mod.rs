@@ -11,6 +11,7 @@
 mod call;
 mod health;
 pub mod leg;
+mod media;
 mod stateless;
 pub mod types;
 
@@ -43,7 +44,7 @@ pub(crate) enum LegSel {
 pub(crate) enum Use {
     AInvite(u64),
     BInvite(u64),
-    Relay { call: u64, server: TransactionKey },
+    Relay { call: u64, server: TransactionKey, reoffer: Option<LegSel> },
     Bye,
     Ping { trunk: usize, peer: usize },
     Abandoned,
@@ -54,6 +55,7 @@ pub(crate) enum TimerKind {
     Retransmit2xx { call: u64, interval_ms: u64 },
     InviteTimeout { call: u64, attempt: u32 },
     Ping { trunk: usize, peer: usize },
+    MediaCheck,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,7 +66,7 @@ pub(crate) enum CallState {
     Confirmed,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct Call {
     pub id: u64,
     pub inbound: bool,
@@ -84,6 +86,14 @@ pub(crate) struct Call {
     pub final_to_a: Option<trunkgate_sip::OwnedMessage>,
     pub b_ack: Option<trunkgate_sip::OwnedMessage>,
     pub max_forwards: u8,
+    /// Anchored media (None: media off or no SDP offer).
+    pub media: Option<trunkgate_media::MediaSession>,
+    /// The running relay, once the answer came.
+    pub relay: Option<trunkgate_media::RelayHandle>,
+    /// The SDP offered on leg B.
+    pub b_offer: Option<Vec<u8>>,
+    /// The SDP answer given to leg A.
+    pub a_answer: Option<Vec<u8>>,
 }
 
 /// Counters for operations and tests.
@@ -122,6 +132,7 @@ pub struct Core {
     pub(crate) trace: bool,
     pub(crate) draining: bool,
     pub(crate) stats: Stats,
+    pub(crate) media: Option<trunkgate_media::MediaManager>,
 }
 
 /// Body types the edge passes through.
@@ -188,11 +199,15 @@ impl Core {
             trace,
             draining: false,
             stats: Stats::default(),
+            media: None,
         }
     }
 
-    /// Starts the periodic work (OPTIONS pings to trunk peers).
+    /// Starts the periodic work (OPTIONS pings to trunk peers, the media inactivity check).
     pub fn start(&mut self, now: Instant) {
+        if self.media.is_some() {
+            self.timers.insert((now + media::MEDIA_CHECK, TimerKind::MediaCheck));
+        }
         for (t, trunk) in self.cfg.trunks.iter().enumerate() {
             if trunk.options_interval_s == 0 {
                 continue;
@@ -319,6 +334,7 @@ impl Core {
                 TimerKind::Retransmit2xx { call, interval_ms } => self.retransmit_2xx(now, call, interval_ms),
                 TimerKind::InviteTimeout { call, attempt } => self.invite_timeout(now, call, attempt),
                 TimerKind::Ping { trunk, peer } => self.ping(now, trunk, peer),
+                TimerKind::MediaCheck => self.media_check(now),
             }
         }
         self.pump(now);

@@ -79,6 +79,8 @@ pub struct CallRecord {
     pub duration: Duration,
     /// Which rule chose the trunk.
     pub matched_by: &'static str,
+    /// Media, when anchored: per leg the security and the relay counters (no keys).
+    pub media: Option<String>,
 }
 
 /// What the core asks the runtime to do.

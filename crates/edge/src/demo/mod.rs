@@ -230,7 +230,7 @@ pub async fn run(hold: Duration) -> Result<DemoReport, DemoError> {
         }));
     }
     let inside = customer.local_addr("inside").unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], cust_in)));
-    let callee = tokio::spawn(async move { ua::answer(&callee_sock, 1, Duration::from_secs(30)).await });
+    let callee = tokio::spawn(async move { ua::answer_with_media(&callee_sock, 1, Duration::from_secs(30)).await });
     let caller = ua::call(&caller_sock, inside, "+13175551212", hold).await;
     let callee = callee.await.map_err(|e| std::io::Error::other(e.to_string()))?;
     // Let both edges log the end of the call.
@@ -254,7 +254,7 @@ fn render(
     pki: &str,
     events: &[Logged],
     caller: Result<ua::CallerReport, ua::UaError>,
-    callee: Result<usize, ua::UaError>,
+    callee: Result<ua::CalleeReport, ua::UaError>,
     started: Instant,
 ) -> DemoReport {
     let mut t = String::new();
@@ -309,16 +309,24 @@ fn render(
     for (_, who, e) in events {
         if let EdgeEvent::CallEnded(r) = e {
             ended.push((who, r.clone()));
+            if let Some(m) = &r.media {
+                let _ = writeln!(t, "\nMedia ({who}): {m}");
+            }
             let _ = writeln!(
                 t,
-                "\nCall log ({who}): call-id {} trunk {} {} matched by {} → {} {} after {:?}",
+                "Call log ({who}): call-id {} trunk {} {} matched by {} → {} {} after {:?}",
                 r.call_id, r.trunk, r.direction, r.matched_by, r.status, r.result, r.duration
             );
         }
     }
     let success = match (&caller, &callee) {
-        (Ok(c), Ok(1)) => {
-            c.invite_statuses.last() == Some(&200)
+        (Ok(c), Ok(callee)) => {
+            callee.calls == 1
+                // Media crossed both relays (RTP → SRTP → RTP) intact; loopback UDP may drop a few.
+                && callee.rtp_received > 0
+                && callee.rtp_received * 5 >= c.rtp_sent * 4
+                && callee.rtp_damaged == 0
+                && c.invite_statuses.last() == Some(&200)
                 && c.bye_status == Some(200)
                 && c.got_answer_sdp
                 && ended.len() == 2
@@ -341,8 +349,18 @@ fn render(
             let _ = writeln!(t, "Caller: {e}");
         }
     }
-    if let Err(e) = &callee {
-        let _ = writeln!(t, "Callee: {e}");
+    match &callee {
+        Ok(r) => {
+            let sent = caller.as_ref().map_or(0, |c| c.rtp_sent);
+            let _ = writeln!(
+                t,
+                "Media: the caller sent {sent} RTP packets (plain, inside) → SRTP across the trunk → the callee received {} intact, {} damaged",
+                r.rtp_received, r.rtp_damaged
+            );
+        }
+        Err(e) => {
+            let _ = writeln!(t, "Callee: {e}");
+        }
     }
     let _ = writeln!(
         t,

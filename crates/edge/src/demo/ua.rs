@@ -19,6 +19,41 @@ pub struct CallerReport {
     pub bye_status: Option<u16>,
     /// The SDP answer arrived.
     pub got_answer_sdp: bool,
+    /// RTP packets sent to the media address of the answer during the hold.
+    pub rtp_sent: u32,
+}
+
+/// What the callee saw.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CalleeReport {
+    /// Calls answered and hung up.
+    pub calls: usize,
+    /// RTP packets received whose payload was the caller's, intact.
+    pub rtp_received: u32,
+    /// RTP packets received with a damaged payload.
+    pub rtp_damaged: u32,
+}
+
+/// The payload every demo RTP packet carries (G.711-sized), so the far end can check it.
+fn payload(seq: u16) -> Vec<u8> {
+    (0..160u16).map(|i| (i.wrapping_mul(7) ^ seq) as u8).collect()
+}
+
+fn rtp_packet(seq: u16) -> Vec<u8> {
+    let mut p = vec![0x80, 0x00];
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(&(u32::from(seq) * 160).to_be_bytes());
+    p.extend_from_slice(&0x5eed_0001u32.to_be_bytes());
+    p.extend_from_slice(&payload(seq));
+    p
+}
+
+/// The audio address in an SDP body (`c=` and the first `m=audio` port).
+pub fn sdp_audio_addr(sdp: &[u8]) -> Option<SocketAddr> {
+    let text = String::from_utf8_lossy(sdp);
+    let ip = text.lines().find_map(|l| l.strip_prefix("c=IN IP4 ").or_else(|| l.strip_prefix("c=IN IP6 ")))?;
+    let port = text.lines().find_map(|l| l.strip_prefix("m=audio "))?.split(' ').next()?;
+    format!("{}:{}", ip.trim(), port).parse().ok().or_else(|| format!("[{}]:{}", ip.trim(), port).parse().ok())
 }
 
 /// Why a UA step failed.
@@ -33,7 +68,9 @@ pub enum UaError {
     Timeout(&'static str),
 }
 
-const SDP: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0 8\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n";
+fn sdp(port: u16) -> String {
+    format!("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {port} RTP/AVP 0 8\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n")
+}
 
 async fn recv(sock: &UdpSocket, buf: &mut [u8], wait: Duration) -> Option<(usize, SocketAddr)> {
     tokio::time::timeout(wait, sock.recv_from(buf)).await.ok().and_then(Result::ok)
@@ -44,8 +81,11 @@ fn parse(buf: &[u8]) -> Option<Message<'_>> {
 }
 
 /// Places one call to `number` through the edge at `edge` and hangs up after `hold`.
+/// During the hold, 20 ms RTP packets go to the answer's media address.
 pub async fn call(sock: &UdpSocket, edge: SocketAddr, number: &str, hold: Duration) -> Result<CallerReport, UaError> {
     let local = sock.local_addr()?;
+    let rtp = UdpSocket::bind(SocketAddr::new(local.ip(), 0)).await?;
+    let mut answer_addr = None;
     let call_id = format!("{}@demo-caller", token(8));
     let from = format!("\"Demo Caller\" <sip:+18005550100@{local}>;tag={}", token(4));
     let to = format!("<sip:{number}@{edge}>");
@@ -60,7 +100,7 @@ pub async fn call(sock: &UdpSocket, edge: SocketAddr, number: &str, hold: Durati
         .with("Contact", format!("<sip:caller@{local}>"))
         .with("Content-Type", "application/sdp");
     let mut invite = invite;
-    invite.body = SDP.as_bytes().to_vec();
+    invite.body = sdp(rtp.local_addr()?.port()).into_bytes();
     let bytes = invite.to_bytes();
     let mut report = CallerReport::default();
     let mut buf = vec![0u8; 65_535];
@@ -87,6 +127,7 @@ pub async fn call(sock: &UdpSocket, edge: SocketAddr, number: &str, hold: Durati
         if s >= 200 {
             if (200..300).contains(&s) {
                 report.got_answer_sdp = !m.body.is_empty();
+                answer_addr = sdp_audio_addr(m.body);
                 to_with_tag = m.header(HeaderName::To).map(|t| String::from_utf8_lossy(t).into_owned());
             } else {
                 // ACK the failure (same branch) and stop.
@@ -116,7 +157,17 @@ pub async fn call(sock: &UdpSocket, edge: SocketAddr, number: &str, hold: Durati
             .with("CSeq", format!("{cseq} {method}"))
     };
     sock.send_to(&in_dialog(Method::Ack, 1).to_bytes(), edge).await?;
-    tokio::time::sleep(hold).await;
+    let until = tokio::time::Instant::now() + hold;
+    let mut seq: u16 = 1;
+    while tokio::time::Instant::now() < until {
+        if let Some(to) = answer_addr {
+            if rtp.send_to(&rtp_packet(seq), to).await.is_ok() {
+                report.rtp_sent += 1;
+            }
+            seq = seq.wrapping_add(1);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let bye = in_dialog(Method::Bye, 2).to_bytes();
     sock.send_to(&bye, edge).await?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -144,7 +195,33 @@ pub async fn call(sock: &UdpSocket, edge: SocketAddr, number: &str, hold: Durati
 /// Answers calls until `calls` have ended or `limit` passes: 180, then 200 with SDP; 200 to BYE.
 /// Returns how many calls it answered and saw hung up.
 pub async fn answer(sock: &UdpSocket, calls: usize, limit: Duration) -> Result<usize, UaError> {
+    answer_with_media(sock, calls, limit).await.map(|r| r.calls)
+}
+
+/// [`answer`], also receiving RTP on the port of its SDP answer and checking each payload.
+pub async fn answer_with_media(sock: &UdpSocket, calls: usize, limit: Duration) -> Result<CalleeReport, UaError> {
     let local = sock.local_addr()?;
+    let rtp = std::sync::Arc::new(UdpSocket::bind(SocketAddr::new(local.ip(), 0)).await?);
+    let rtp_port = rtp.local_addr()?.port();
+    let counts = std::sync::Arc::new(std::sync::Mutex::new((0u32, 0u32)));
+    let receiver = {
+        let (rtp, counts) = (rtp.clone(), counts.clone());
+        tokio::spawn(async move {
+            let mut b = vec![0u8; 2048];
+            while let Ok((n, _)) = rtp.recv_from(&mut b).await {
+                let pkt = b.get(..n).unwrap_or_default();
+                let seq = u16::from_be_bytes([pkt.get(2).copied().unwrap_or(0), pkt.get(3).copied().unwrap_or(0)]);
+                let intact = pkt.len() == 12 + 160 && pkt.get(12..) == Some(&payload(seq)[..]);
+                if let Ok(mut c) = counts.lock() {
+                    if intact {
+                        c.0 += 1;
+                    } else {
+                        c.1 += 1;
+                    }
+                }
+            }
+        })
+    };
     let mut buf = vec![0u8; 65_535];
     let mut ended = 0;
     let mut tags: std::collections::HashMap<String, String> = std::collections::HashMap::new();
@@ -155,6 +232,7 @@ pub async fn answer(sock: &UdpSocket, calls: usize, limit: Duration) -> Result<u
             return Err(UaError::Timeout("calls to the callee"));
         }
         let Some((n, from)) = recv(sock, &mut buf, left).await else { continue };
+        let _ = &receiver;
         let Some(m) = parse(buf.get(..n).unwrap_or_default()) else { continue };
         let call_id = m.header(HeaderName::CallId).map(|c| String::from_utf8_lossy(c).into_owned()).unwrap_or_default();
         match m.method() {
@@ -164,7 +242,7 @@ pub async fn answer(sock: &UdpSocket, calls: usize, limit: Duration) -> Result<u
                     response_to(&m, 180, "Ringing", Some(&tag)).with("Contact", format!("<sip:callee@{local}>"));
                 sock.send_to(&ringing.to_bytes(), from).await?;
                 let mut ok = response_to(&m, 200, "OK", Some(&tag)).with("Contact", format!("<sip:callee@{local}>"));
-                ok.set_body("application/sdp", SDP.replace("40000", "40002").into_bytes());
+                ok.set_body("application/sdp", sdp(rtp_port).into_bytes());
                 sock.send_to(&ok.to_bytes(), from).await?;
             }
             Some(Method::Bye) => {
@@ -180,5 +258,7 @@ pub async fn answer(sock: &UdpSocket, calls: usize, limit: Duration) -> Result<u
             }
         }
     }
-    Ok(ended)
+    receiver.abort();
+    let (good, bad) = counts.lock().map(|c| *c).unwrap_or((0, 0));
+    Ok(CalleeReport { calls: ended, rtp_received: good, rtp_damaged: bad })
 }

@@ -64,6 +64,9 @@ pub enum StartError {
     /// TLS material.
     #[error(transparent)]
     Tls(#[from] tlsconf::TlsSetupError),
+    /// The media port range.
+    #[error("[media]: {0}")]
+    Media(#[from] trunkgate_media::MediaError),
     /// A listener could not bind.
     #[error("listener {name:?} cannot bind {addr}: {source}\n  fix: choose a free port or stop what uses it")]
     Bind {
@@ -191,7 +194,19 @@ impl Edge {
             };
             listeners.push(task);
         }
-        let core = Core::new(cfg, opts.trace);
+        let media = if cfg.media.enabled {
+            Some(trunkgate_media::MediaManager::new(trunkgate_media::MediaConfig {
+                port_min: cfg.media.port_min,
+                port_max: cfg.media.port_max,
+                ..Default::default()
+            })?)
+        } else {
+            None
+        };
+        let mut core = Core::new(cfg, opts.trace);
+        if let Some(m) = media {
+            core.set_media(m);
+        }
         let task = CoreTask {
             shared,
             core,
