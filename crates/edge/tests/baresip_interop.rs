@@ -41,12 +41,12 @@ async fn baresip_calls_the_edge_over_tls_routed_by_tgrp() {
     std::fs::write(&pem, identity).unwrap();
     let mut b = Baresip::start(
         &work.path().join("baresip"),
-        "<sip:caller@127.0.0.1;transport=tls>;regint=0;audio_codecs=PCMU",
+        "<sip:caller@127.0.0.1;transport=tls>;regint=0;mediaenc=srtp-mand;audio_codecs=PCMU",
         &pem,
         &lab.root(),
         dns.addr,
     );
-    let answer = tokio::spawn(async move { ua::answer(&callee, 1, Duration::from_secs(60)).await });
+    let answer = tokio::spawn(async move { support::callee(&callee, 1, Duration::from_secs(60)).await });
     let mut ctrl = Ctrl::connect(b.ctrl).await;
     ctrl.send(
         "dial",
@@ -105,7 +105,7 @@ async fn edge_calls_baresip_over_tls() {
     std::fs::write(&pem, identity).unwrap();
     let mut b = Baresip::start(
         &work.path().join("baresip"),
-        "<sip:+13175551212@127.0.0.1;transport=tls>;regint=0;answermode=auto;audio_codecs=PCMU",
+        "<sip:+13175551212@127.0.0.1;transport=tls>;regint=0;answermode=auto;mediaenc=srtp;audio_codecs=PCMU",
         &pem,
         &lab.root(),
         dns.addr,

@@ -56,7 +56,7 @@ async fn outbound_call_through_kamailio_over_tls() {
     let edge = support::start(support::config(&lab, "", caller.local_addr().unwrap(), &trunk, "")).await;
     let mut events = edge.subscribe();
     // The callee also reports the Request-URI it was reached with.
-    let answer = tokio::spawn(async move { ua::answer(&callee, 1, Duration::from_secs(40)).await });
+    let answer = tokio::spawn(async move { support::callee(&callee, 1, Duration::from_secs(40)).await });
     let report = ua::call(&caller, edge.local_addr("inside").unwrap(), "+13175551212", Duration::from_millis(200))
         .await
         .unwrap_or_else(|e| panic!("caller: {e}\nKamailio log:\n{}", kam.log_text()));
@@ -115,8 +115,9 @@ const SIPP_UAC: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
       s=-
       c=IN IP4 [media_ip]
       t=0 0
-      m=audio [media_port] RTP/AVP 0
+      m=audio [media_port] RTP/SAVP 0
       a=rtpmap:0 PCMU/8000
+      a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNk
 
     ]]>
   </send>
@@ -180,7 +181,7 @@ async fn inbound_call_from_kamailio_over_tls_routed_by_tgrp() {
     o.relay_server_name = Some(support::EDGE.into());
     o.ca_list = Some(lab.root()); // Kamailio verifies the edge's chain (it does not check names)
     let mut kam = start_kamailio(&o);
-    let answer = tokio::spawn(async move { ua::answer(&callee, 1, Duration::from_secs(40)).await });
+    let answer = tokio::spawn(async move { support::callee(&callee, 1, Duration::from_secs(40)).await });
     let scenario = work.path().join("uac.xml");
     std::fs::write(&scenario, SIPP_UAC).unwrap();
     let messages = work.path().join("sipp-messages.log");
@@ -229,6 +230,163 @@ async fn inbound_call_from_kamailio_over_tls_routed_by_tgrp() {
         ("kamailio-carrier", "inbound", "tgrp", "completed", 200),
         "{record:?}"
     );
+    assert!(kam.running(), "Kamailio is still running:\n{}", kam.log_text());
+    edge.shutdown().await;
+}
+
+const SIPP_UAC_CANCEL: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="inbound call cancelled while ringing">
+  <send retrans="500">
+    <![CDATA[
+      INVITE sip:+13175551212;tgrp=TG-1;trunk-context=example.com@edge.test SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:+18005550100@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:+13175551212@edge.test>
+      Call-ID: [call_id]
+      CSeq: 1 INVITE
+      Contact: <sip:sipp@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=- 1 1 IN IP4 [local_ip]
+      s=-
+      c=IN IP4 [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/SAVP 0
+      a=rtpmap:0 PCMU/8000
+      a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNk
+
+    ]]>
+  </send>
+  <recv response="100" optional="true"/>
+  <recv response="180"/>
+  <send retrans="500">
+    <![CDATA[
+      CANCEL sip:+13175551212;tgrp=TG-1;trunk-context=example.com@edge.test SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch-3]
+      From: <sip:+18005550100@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:+13175551212@edge.test>
+      Call-ID: [call_id]
+      CSeq: 1 CANCEL
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="200"/>
+  <recv response="487"/>
+  <send>
+    <![CDATA[
+      ACK sip:+13175551212;tgrp=TG-1;trunk-context=example.com@edge.test SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch-6]
+      From: <sip:+18005550100@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      [last_To:]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <pause milliseconds="500"/>
+</scenario>
+"#;
+
+/// A callee that rings and never answers: 180, then on CANCEL 200 + 487 for the INVITE; it
+/// returns the methods it received, in order (ACK included).
+async fn ringing_callee(sock: UdpSocket) -> Vec<String> {
+    use trunkgate_sip::{parse_datagram, response_to, Limits, Method};
+    let mut seen = Vec::new();
+    let mut invite: Option<Vec<u8>> = None;
+    let mut buf = vec![0u8; 65536];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !seen.iter().any(|m| m == "ACK") {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let Ok(Ok((n, from))) = tokio::time::timeout(left, sock.recv_from(&mut buf)).await else { break };
+        let Ok(m) = parse_datagram(&buf[..n], &Limits::default()) else { continue };
+        let Some(method) = m.method().cloned() else { continue };
+        seen.push(method.as_str().to_string());
+        let mut out = Vec::new();
+        match method {
+            Method::Invite => {
+                invite = Some(buf[..n].to_vec());
+                out.push(response_to(&m, 180, "Ringing", Some("ring1")).to_bytes());
+            }
+            Method::Cancel => {
+                out.push(response_to(&m, 200, "OK", Some("ring1")).to_bytes());
+                if let Some(inv) = &invite {
+                    let inv = parse_datagram(inv, &Limits::default()).unwrap();
+                    out.push(response_to(&inv, 487, "Request Terminated", Some("ring1")).to_bytes());
+                }
+            }
+            _ => {}
+        }
+        for o in out {
+            sock.send_to(&o, from).await.unwrap();
+        }
+    }
+    seen
+}
+
+/// CANCEL across real peers: sipp → Kamailio → TLS → edge → ringing inside callee; the caller
+/// cancels while it rings. The edge answers the CANCEL, cancels leg B (the callee receives the
+/// CANCEL, answers 200 and 487, and the edge ACKs the 487), and answers the caller's INVITE
+/// 487; the call record says cancelled (RFC 3261 §9.1, §9.2 on each of the B2BUA's legs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inbound_call_cancelled_while_ringing() {
+    let lab = Lab::new(&[support::EDGE, KAMAILIO]).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let callee = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let trunk = support::trunk(
+        &lab,
+        "kamailio-carrier",
+        &[],
+        "options_interval_s = 0\n[trunk.inbound]\ntgrp = \"TG-1\"\ntrunk_context = \"example.com\"",
+    );
+    let edge = support::start(support::config(&lab, "", callee.local_addr().unwrap(), &trunk, "")).await;
+    let mut events = edge.subscribe();
+    let mut o = KamailioOptions::new(work.path(), &lab.chain(KAMAILIO), &lab.key(KAMAILIO));
+    o.relay_to = Some(format!("sip:127.0.0.1:{};transport=tls", edge.local_addr("trunk").unwrap().port()));
+    o.ca_list = Some(lab.root());
+    let mut kam = start_kamailio(&o);
+    let ringing = tokio::spawn(ringing_callee(callee));
+    let scenario = work.path().join("uac-cancel.xml");
+    std::fs::write(&scenario, SIPP_UAC_CANCEL).unwrap();
+    let messages = work.path().join("sipp-cancel.log");
+    let args: Vec<String> = [
+        "-sf",
+        &scenario.display().to_string(),
+        "-t",
+        "u1",
+        "-i",
+        "127.0.0.1",
+        "-p",
+        &trunkgate_testkit::free_udp_port().to_string(),
+        "-m",
+        "1",
+        "-nostdin",
+        "-timeout",
+        "30s",
+        "-timeout_error",
+        "-trace_msg",
+        "-message_file",
+        &messages.display().to_string(),
+        &kam.udp_addr.to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let (ok, out) = support::run_limited("sipp", "sip-tester", &args, 45).await;
+    let trace = std::fs::read_to_string(&messages).unwrap_or_default();
+    assert!(ok, "sipp's cancelled call failed:\n{out}\n{trace}\nKamailio log:\n{}", kam.log_text());
+    let seen = ringing.await.unwrap();
+    assert_eq!(seen, vec!["INVITE", "CANCEL", "ACK"], "what the inside callee received");
+    let ended = support::wait_event(&mut events, support::WAIT, |e| matches!(e, EdgeEvent::CallEnded(_))).await;
+    let Some(EdgeEvent::CallEnded(record)) = ended else { panic!("no call record") };
+    assert_eq!((record.direction, record.result, record.status), ("inbound", "cancelled", 487), "{record:?}");
     assert!(kam.running(), "Kamailio is still running:\n{}", kam.log_text());
     edge.shutdown().await;
 }

@@ -54,7 +54,7 @@ impl Baresip {
              ausrc_srate 48000\nausrc_channels 2\naudio_level no\nausrc_format s16\nauplay_format s16\n\
              auenc_format s16\naudec_format s16\naudio_buffer 20-160\nrtp_ports {rtp}-{rtp_end}\nrtcp_mux no\n\
              jitter_buffer_delay 5-10\ndns_server {dns}\nnet_interface 127.0.0.1\n\
-             module_path /usr/lib/baresip/modules\nmodule g711.so\nmodule aubridge.so\nmodule ausine.so\n\
+             module_path /usr/lib/baresip/modules\nmodule g711.so\nmodule aubridge.so\nmodule ausine.so\nmodule srtp.so\n\
              module_tmp uuid.so\nmodule_tmp account.so\nmodule_app menu.so\nmodule_app ctrl_tcp.so\n\
              ctrl_tcp_listen 127.0.0.1:{ctrl}\n",
             cert = cert_pem.display(),

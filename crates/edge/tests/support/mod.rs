@@ -425,3 +425,70 @@ pub async fn run_limited(program: &str, package: &str, args: &[String], lifetime
     .await
     .unwrap()
 }
+
+/// An SDP answer to `offer` from 127.0.0.1:`port`: the same profile as the offer's first
+/// audio line (`RTP/AVP` or `RTP/SAVP`), PCMU, and when the offer carries SDES `a=crypto`
+/// lines, one of ours with the first offered suite (RFC 4568 §5.1.2: tag and suite of the
+/// accepted line, our own key).
+pub fn sdp_answer_for(offer: &[u8], port: u16) -> String {
+    let text = String::from_utf8_lossy(offer);
+    let proto = text
+        .lines()
+        .find(|l| l.starts_with("m=audio "))
+        .and_then(|l| l.split_whitespace().nth(2))
+        .unwrap_or("RTP/AVP")
+        .to_string();
+    let mut sdp = format!(
+        "v=0\r\no=- 2 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {port} {proto} 0\r\na=rtpmap:0 PCMU/8000\r\n"
+    );
+    if let Some(c) = text.lines().find_map(|l| l.trim_end().strip_prefix("a=crypto:")) {
+        let mut parts = c.split_whitespace();
+        let (tag, suite) = (parts.next().unwrap_or("1"), parts.next().unwrap_or("AES_CM_128_HMAC_SHA1_80"));
+        // 30 bytes (16 key + 14 salt) for AES_CM_128; GCM-128 takes 28 (16 + 12).
+        let key = if suite.contains("GCM") {
+            "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYg=="
+        } else {
+            "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNk"
+        };
+        sdp.push_str(&format!("a=crypto:{tag} {suite} inline:{key}\r\n"));
+    }
+    sdp
+}
+
+/// A callee like `ua::answer` (180, then 200; 200 to BYE) whose SDP answer follows the offer's
+/// profile and crypto ([`sdp_answer_for`]), so that it works whether the edge passes SDP through
+/// or anchors media. Returns how many calls it saw hung up.
+pub async fn callee(sock: &UdpSocket, calls: usize, limit: Duration) -> Result<usize, String> {
+    use trunkgate_sip::{parse_datagram, response_to, HeaderName, Method};
+    let local = sock.local_addr().map_err(|e| e.to_string())?;
+    let mut buf = vec![0u8; 65_535];
+    let mut ended = 0;
+    let deadline = tokio::time::Instant::now() + limit;
+    while ended < calls {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let Ok(Ok((n, from))) = tokio::time::timeout(left, sock.recv_from(&mut buf)).await else {
+            return Err(format!("callee: {ended} of {calls} calls ended in time"));
+        };
+        let Ok(m) = parse_datagram(&buf[..n], &Limits::default()) else { continue };
+        let call_id = m.header(HeaderName::CallId).map(|c| String::from_utf8_lossy(c).into_owned()).unwrap_or_default();
+        let tag: String = call_id.chars().filter(char::is_ascii_alphanumeric).take(12).collect();
+        let out = match m.method() {
+            Some(Method::Invite) => {
+                let contact = format!("<sip:callee@{local}>");
+                let ringing = response_to(&m, 180, "Ringing", Some(&tag)).with("Contact", &contact);
+                sock.send_to(&ringing.to_bytes(), from).await.map_err(|e| e.to_string())?;
+                let mut ok = response_to(&m, 200, "OK", Some(&tag)).with("Contact", &contact);
+                ok.set_body("application/sdp", sdp_answer_for(m.body, 40_002).into_bytes());
+                ok
+            }
+            Some(Method::Bye) => {
+                ended += 1;
+                response_to(&m, 200, "OK", None)
+            }
+            Some(Method::Ack) | None => continue,
+            Some(_) => response_to(&m, 200, "OK", Some(&tag)),
+        };
+        sock.send_to(&out.to_bytes(), from).await.map_err(|e| e.to_string())?;
+    }
+    Ok(ended)
+}
