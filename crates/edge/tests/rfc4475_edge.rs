@@ -1,5 +1,5 @@
-//! The 49 RFC 4475 torture messages sent to a running edge, over UDP on its inside listener and
-//! over TLS on its byoc-cloud trunk listener (issue 7 "RFC 4475 handling on every listener";
+//! The 49 RFC 4475 torture messages sent to a running edge, over UDP and TCP on its inside
+//! listeners and over TLS on its byoc-cloud trunk listener (issue 7 "RFC 4475 handling on every listener";
 //! SPEC T1, S2). Each gets the answer RFC 4475 and RFC 3261 ask of this element — a B2BUA that
 //! answers OPTIONS itself, does not register, forwards INVITEs by route (so Max-Forwards 0 is
 //! 483) — or no answer at all where a response must be dropped.
@@ -130,6 +130,7 @@ struct Lab4475 {
     edge: Edge,
     inside: SocketAddr,
     trunk: SocketAddr,
+    inside_tcp: SocketAddr,
 }
 
 async fn edge() -> Lab4475 {
@@ -156,12 +157,13 @@ prefixes = ["+1"]"#,
         "partial_message_timeout_ms = 500\nhandshakes_per_ip_per_second = 1000\nidle_timeout_s = 120",
         nowhere,
         &trunk,
-        "",
+        "\n[[listen]]\nname = \"inside-tcp\"\ntransport = \"tcp\"\naddress = \"127.0.0.1:0\"\nside = \"inside\"\n",
     );
     let edge = support::start(cfg).await;
     let inside = edge.local_addr("inside").unwrap();
     let trunk = edge.local_addr("trunk").unwrap();
-    Lab4475 { lab, edge, inside, trunk }
+    let inside_tcp = edge.local_addr("inside-tcp").unwrap();
+    Lab4475 { lab, edge, inside, trunk, inside_tcp }
 }
 
 /// Checks the answers to one vector; returns a failure line or None.
@@ -269,6 +271,18 @@ async fn all_49_vectors_over_udp_inside() {
 /// Every vector over TLS on the trunk listener, one connection each.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn all_49_vectors_over_tls_trunk() {
+    all_over_a_stream(true).await;
+}
+
+/// Every vector over plain TCP on an inside TCP listener ("RFC 4475 handling on every
+/// listener"): the same stream expectations as over TLS (INVITEs do not route either way).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_49_vectors_over_tcp_inside() {
+    all_over_a_stream(false).await;
+}
+
+async fn all_over_a_stream(tls: bool) {
+    let transport = if tls { "TLS" } else { "TCP" };
     let mut edges = Edges::new();
     let mut failures = Vec::new();
     for (i, (name, _, want)) in TABLE.iter().enumerate() {
@@ -277,27 +291,50 @@ async fn all_49_vectors_over_tls_trunk() {
             raw.extend_from_slice(b"\r\n"); // baddn: end the header (see the module doc)
         }
         let l = edges.for_vector(&raw).await;
-        let mut tls = support::tls_connect(&l.lab, l.trunk).await.unwrap_or_else(|e| panic!("{name}: {e}"));
-        let (got, end) = if matches!(want, Closed | AnswerThenClosed(_)) {
-            // No probe: it would only be taken as the rest of the body.
-            tls.write_all(&raw).await.unwrap();
-            tls.flush().await.unwrap();
-            let (got, end, _) = support::read_stream_until(&mut tls, None, support::WAIT).await;
-            (got, end)
+        let probe = format!("probe-{transport}-{i}-{name}");
+        let (got, end) = if tls {
+            let mut s = support::tls_connect(&l.lab, l.trunk).await.unwrap_or_else(|e| panic!("{name}: {e}"));
+            one_stream_vector(&mut s, &raw, *want, &probe).await
         } else {
-            support::stream_exchange(&mut tls, &raw, &format!("probe-tls-{i}-{name}")).await
+            let mut s = tokio::net::TcpStream::connect(l.inside_tcp).await.unwrap();
+            one_stream_vector(&mut s, &raw, *want, &probe).await
         };
-        if let Some(f) = check(name, "TLS", *want, &got, end, vector_call_id(&raw).as_deref()) {
+        if let Some(f) = check(name, transport, *want, &got, end, vector_call_id(&raw).as_deref()) {
             failures.push(f);
         }
     }
     // After all of it the edge still answers on a fresh connection.
     let l = edges.for_vector(b"").await;
-    let mut tls = support::tls_connect(&l.lab, l.trunk).await.unwrap();
-    let (got, end) = support::stream_exchange(&mut tls, b"", "probe-tls-final").await;
+    let (got, end) = if tls {
+        let mut s = support::tls_connect(&l.lab, l.trunk).await.unwrap();
+        support::stream_exchange(&mut s, b"", "probe-final").await
+    } else {
+        let mut s = tokio::net::TcpStream::connect(l.inside_tcp).await.unwrap();
+        support::stream_exchange(&mut s, b"", "probe-final").await
+    };
     assert!(got.is_empty() && end == StreamEnd::Open, "{got:?} {end:?}");
     edges.shutdown().await;
-    assert!(failures.is_empty(), "{} of 49 vectors mishandled over TLS:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of 49 vectors mishandled over {transport}:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+async fn one_stream_vector<S>(s: &mut S, raw: &[u8], want: Want, probe: &str) -> (Vec<Resp>, StreamEnd)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    if matches!(want, Closed | AnswerThenClosed(_)) {
+        // No probe: it would only be taken as the rest of the body.
+        s.write_all(raw).await.unwrap();
+        s.flush().await.unwrap();
+        let (got, end, _) = support::read_stream_until(s, None, support::WAIT).await;
+        (got, end)
+    } else {
+        support::stream_exchange(s, raw, probe).await
+    }
 }
 
 /// bext01: 420 lists both unknown option tags in Unsupported (RFC 3261 §8.2.2.3); invut: 415
