@@ -1,8 +1,8 @@
 //! The 49 RFC 4475 torture messages sent to a running edge, over UDP and TCP on its inside
-//! listeners and over TLS on its byoc-cloud trunk listener (issue 7 "RFC 4475 handling on every listener";
-//! SPEC T1, S2). Each gets the answer RFC 4475 and RFC 3261 ask of this element — a B2BUA that
-//! answers OPTIONS itself, does not register, forwards INVITEs by route (so Max-Forwards 0 is
-//! 483) — or no answer at all where a response must be dropped.
+//! listeners and over TLS on its byoc-cloud trunk listener (issue 7 "RFC 4475 handling on every
+//! listener"; SPEC T1, S2). Each gets the answer RFC 4475 and RFC 3261 ask of this element — a
+//! B2BUA that answers OPTIONS itself, does not register, forwards INVITEs by route (so Max-Forwards
+//! 0 is 483) — or no answer at all where a response must be dropped.
 //!
 //! How "no answer" is observed without timing: after each vector the test sends an OPTIONS probe
 //! on the same socket or connection; the edge handles one source's messages in order, so
