@@ -17,7 +17,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use trunkgate_edge::demo::{ua, Lab};
-use trunkgate_edge::Edge;
+use trunkgate_edge::{Edge, EdgeEvent};
 
 use support::StreamEnd;
 
@@ -484,5 +484,55 @@ async fn transaction_table_is_bounded_under_a_flood() {
     assert!(ok <= 50, "{ok} transactions accepted past max_transactions = 50");
     assert!(ok >= 1, "nothing was served");
     assert_eq!(ok + busy.len(), 150, "only 200 or 503");
+    a.edge.shutdown().await;
+}
+
+/// T2 on the edge's own listener, seen by a real client (`openssl s_client`): TLS 1.3, ECDHE
+/// offered only on P-256, and only suites outside the eight are all refused, each reported as
+/// `TlsFailed`; the allowed handshake (TLS 1.2, P-384, ECDHE-RSA-AES256-GCM) succeeds, and a
+/// P-256-only client that also offers a TLS_RSA suite gets that suite — no ECDHE on P-256.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn byoc_cloud_listener_refuses_what_t2_forbids() {
+    let a = edge().await;
+    let mut events = a.edge.subscribe();
+    let base = |extra: &[&str]| {
+        let mut v = vec![
+            "s_client".to_string(),
+            "-connect".into(),
+            a.trunk.to_string(),
+            "-servername".into(),
+            support::EDGE.into(),
+            "-CAfile".into(),
+            a.lab.root().display().to_string(),
+            "-verify_return_error".into(),
+        ];
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let refused: [(&str, Vec<String>); 3] = [
+        ("TLS 1.3", base(&["-tls1_3"])),
+        ("ECDHE on P-256 only", base(&["-tls1_2", "-groups", "P-256", "-cipher", "ECDHE-RSA-AES256-GCM-SHA384"])),
+        ("suites outside T2", base(&["-tls1_2", "-cipher", "ECDHE-RSA-CHACHA20-POLY1305:ECDHE-RSA-AES128-SHA256"])),
+    ];
+    for (what, args) in refused {
+        let (ok, out) = support::run_limited("openssl", "openssl", &args, 20).await;
+        assert!(!ok, "{what}: the byoc-cloud listener accepted it:\n{out}");
+        let failed =
+            support::wait_event(&mut events, support::WAIT, |e| matches!(e, EdgeEvent::TlsFailed { .. })).await;
+        let Some(EdgeEvent::TlsFailed { reason, .. }) = failed else { panic!("{what}: no TlsFailed event") };
+        assert!(!reason.is_empty(), "{what}: a reason in plain words");
+    }
+    let (ok, out) = support::run_limited(
+        "openssl",
+        "openssl",
+        &base(&["-tls1_2", "-groups", "P-384", "-cipher", "ECDHE-RSA-AES256-GCM-SHA384"]),
+        20,
+    )
+    .await;
+    assert!(ok && out.contains("ECDHE-RSA-AES256-GCM-SHA384"), "the allowed handshake failed:\n{out}");
+    let (ok, out) = support::run_limited("openssl", "openssl", &base(&["-tls1_2", "-groups", "P-256"]), 20).await;
+    assert!(ok, "{out}");
+    assert!(out.contains("Cipher is AES256-GCM-SHA384"), "TLS_RSA_WITH_AES_256_GCM_SHA384 expected:\n{out}");
+    assert!(!out.contains("prime256v1") && !out.contains("P-256,"), "ECDHE on P-256 was used:\n{out}");
     a.edge.shutdown().await;
 }
