@@ -390,3 +390,119 @@ async fn inbound_call_cancelled_while_ringing() {
     assert!(kam.running(), "Kamailio is still running:\n{}", kam.log_text());
     edge.shutdown().await;
 }
+
+/// A call over a mutual-TLS trunk (T4): the edge's `mutual` listener requires a client certificate and the
+/// trunk accepts only the subjects it names. Kamailio, as the carrier's proxy, presents the
+/// certificate of `proxy.test`. With `allowed = proxy.test` sipp's call through it completes;
+/// with another name the handshake is refused and reported, and no call reaches the inside.
+async fn mutual_trunk_call(allowed: &str) -> (bool, String, Vec<EdgeEvent>, usize) {
+    use support::kamailio_proxy::{KamailioProxy, ProxyOptions};
+
+    let lab = Lab::new(&[support::EDGE, "proxy.test"]).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let callee = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let d = lab.dir.display();
+    let trunk = format!(
+        r#"
+[[trunk]]
+name = "mtls-carrier"
+profile = "mutual"
+trust = ["{d}/root.pem"]
+allowed_subjects = ["{allowed}"]
+certificate = "{d}/edge.test.chain.pem"
+key = "{d}/edge.test.key"
+options_interval_s = 0
+[trunk.inbound]
+tgrp = "TG-1"
+trunk_context = "example.com"
+"#
+    );
+    let mutual = format!(
+        "\n[[listen]]\nname = \"mutual\"\ntransport = \"tls\"\naddress = \"127.0.0.1:0\"\nside = \"trunk\"\n\
+         advertise = \"edge.test\"\nprofile = \"mutual\"\ncertificate = \"{d}/edge.test.chain.pem\"\n\
+         key = \"{d}/edge.test.key\"\nclient_ca = [\"{d}/root.pem\"]\n"
+    );
+    let edge = support::start(support::config(&lab, "", callee.local_addr().unwrap(), &trunk, &mutual)).await;
+    let mut events = edge.subscribe();
+    let proxy = KamailioProxy::start(&ProxyOptions {
+        dir: work.path(),
+        chain: &lab.chain("proxy.test"),
+        key: &lab.key("proxy.test"),
+        ca: &lab.root(),
+        edge_name: support::EDGE,
+        edge_tls: edge.local_addr("mutual").unwrap(),
+        ua: "127.0.0.1:9".parse().unwrap(),
+        client_cert: true,
+        record_route: false,
+    });
+    let answer = tokio::spawn(async move { support::callee(&callee, 1, Duration::from_secs(30)).await });
+    let scenario = work.path().join("uac.xml");
+    std::fs::write(&scenario, SIPP_UAC).unwrap();
+    let args: Vec<String> = [
+        "-sf",
+        &scenario.display().to_string(),
+        "-t",
+        "u1",
+        "-i",
+        "127.0.0.1",
+        "-p",
+        &trunkgate_testkit::free_udp_port().to_string(),
+        "-m",
+        "1",
+        "-nostdin",
+        "-timeout",
+        "20s",
+        "-timeout_error",
+        &proxy.udp_addr.to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let (ok, out) = support::run_limited("sipp", "sip-tester", &args, 35).await;
+    let out = format!("{out}\nproxy log:\n{}", proxy.log_text());
+    let mut seen = Vec::new();
+    while let Some(e) = support::wait_event(&mut events, Duration::from_secs(1), |_| true).await {
+        seen.push(e);
+    }
+    answer.abort();
+    let calls = seen.iter().filter(|e| matches!(e, EdgeEvent::CallEnded(r) if r.result == "completed")).count();
+    edge.shutdown().await;
+    (ok, out, seen, calls)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutual_tls_trunk_accepts_the_allowed_subject() {
+    let (ok, out, events, calls) = mutual_trunk_call("proxy.test").await;
+    assert!(ok, "the call over the mutual trunk failed:\n{out}");
+    assert_eq!(calls, 1, "{events:?}");
+    let info = events
+        .iter()
+        .find_map(|e| match e {
+            EdgeEvent::TlsUp { info, inbound: true } => Some(info.clone()),
+            _ => None,
+        })
+        .expect("Kamailio's TLS connection");
+    assert!(info.certificate_request_sent, "the mutual listener asked for a certificate: {info:?}");
+    assert!(matches!(info.verification, Verification::Verified), "{info:?}");
+    assert!(
+        info.peer_chain.first().is_some_and(|c| c.subject.contains("proxy.test")),
+        "Kamailio's client certificate: {:?}",
+        info.peer_chain
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutual_tls_trunk_refuses_another_subject() {
+    let (ok, out, events, calls) = mutual_trunk_call("sbc.carrier.test").await;
+    assert!(!ok, "a call from a subject not allowed went through:\n{out}");
+    assert_eq!(calls, 0, "{events:?}");
+    assert!(
+        !events.iter().any(|e| matches!(e, EdgeEvent::TlsUp { inbound: true, .. })),
+        "the handshake of a subject not allowed completed: {events:?}"
+    );
+    let reason = events.iter().find_map(|e| match e {
+        EdgeEvent::TlsFailed { reason, .. } => Some(reason.clone()),
+        _ => None,
+    });
+    assert!(reason.is_some(), "the refusal is reported as TlsFailed: {events:?}");
+}

@@ -1,8 +1,10 @@
-//! Kamailio 5.6 as a record-routing carrier proxy in front of the edge (the way carrier and
-//! cloud SBC proxies run): TLS toward the edge, UDP toward a UA (sipp). Initial requests get
-//! `record_route()` (double Record-Route across the two transports) and are relayed — from TLS
-//! to `ua`, from UDP to the edge; in-dialog requests must carry the route set (`loose_route()`)
-//! or are refused 404, ACKs without one are dropped. Kamailio has no DNS here (`dns=no`), so a
+//! Kamailio 5.6 as a carrier proxy in front of the edge: TLS toward the edge, UDP toward a UA
+//! (sipp). Initial requests are relayed — from TLS to `ua`, from UDP to the edge. With
+//! `record_route` (the way carrier and cloud SBC proxies run) they get `record_route()` (double
+//! Record-Route across the two transports) and in-dialog requests must carry the route set
+//! (`loose_route()`) or are refused 404, ACKs without one dropped; without it in-dialog requests
+//! are relayed like initial ones. With `client_cert` it presents its certificate as a TLS client
+//! (mutual-TLS trunks, T4). Kamailio has no DNS here (`dns=no`), so a
 //! Request-URI host equal to the edge's name is mapped to the edge's address, like the edge's
 //! own `connect` table. Started under `timeout` by testkit's `ChildGuard`, killed by PID on drop.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
@@ -41,6 +43,11 @@ pub struct ProxyOptions<'a> {
     pub edge_tls: SocketAddr,
     /// Where initial requests from the edge go (UDP).
     pub ua: SocketAddr,
+    /// Present its certificate as a TLS client too (mutual-TLS trunks, T4).
+    pub client_cert: bool,
+    /// Record-route initial requests (off: in-dialog requests from the UA side go straight to
+    /// the edge, those from the edge to the UA).
+    pub record_route: bool,
 }
 
 impl KamailioProxy {
@@ -62,7 +69,12 @@ impl KamailioProxy {
                 "[server:default]\nmethod = TLSv1.2\nverify_certificate = no\nrequire_certificate = no\n\
                  certificate = {chain}\nprivate_key = {key}\n\n\
                  [client:default]\nmethod = TLSv1.2+\nverify_certificate = yes\nrequire_certificate = yes\n\
-                 ca_list = {ca}\nserver_name = {name}\n",
+                 ca_list = {ca}\nserver_name = {name}\n{client_id}",
+                client_id = if o.client_cert {
+                    format!("certificate = {}\nprivate_key = {}\n", o.chain.display(), o.key.display())
+                } else {
+                    String::new()
+                },
                 chain = o.chain.display(),
                 key = o.key.display(),
                 ca = o.ca.display(),
@@ -109,6 +121,7 @@ request_route {{
             if (!t_relay()) {{ sl_reply_error(); }}
             exit;
         }}
+{no_route}
         if (is_method("ACK")) {{
             if (t_check_trans()) {{ t_relay(); }}
             exit;
@@ -121,7 +134,7 @@ request_route {{
         if (t_check_trans()) {{ t_relay(); }}
         exit;
     }}
-    record_route();
+    {rr}
     if ($pr == "tls") {{ $du = "sip:{ua}"; }} else {{ $du = "{edge_uri}"; }}
     if (!t_relay()) {{ sl_reply_error(); }}
     exit;
@@ -132,6 +145,15 @@ route[TARGET] {{
 "#,
             tls = tls_cfg.display(),
             ua = o.ua,
+            rr = if o.record_route { "record_route();" } else { "" },
+            no_route = if o.record_route {
+                String::new()
+            } else {
+                format!(
+                    "        if ($pr == \"tls\") {{ $du = \"sip:{ua}\"; }} else {{ $du = \"{edge_uri}\"; }}\n        t_relay();\n        exit;",
+                    ua = o.ua
+                )
+            },
             edge_name = o.edge_name,
         );
         std::fs::write(&cfg, text).unwrap();
