@@ -506,3 +506,132 @@ async fn mutual_tls_trunk_refuses_another_subject() {
     });
     assert!(reason.is_some(), "the refusal is reported as TlsFailed: {events:?}");
 }
+
+const SIPP_INSIDE_UAC: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="inside caller">
+  <send retrans="500">
+    <![CDATA[
+      INVITE sip:+13175551212@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:+18005550100@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:+13175551212@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: 1 INVITE
+      Contact: <sip:sipp@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=- 1 1 IN IP4 [local_ip]
+      s=-
+      c=IN IP4 [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0
+      a=rtpmap:0 PCMU/8000
+
+    ]]>
+  </send>
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="200" rrs="true"/>
+  <send>
+    <![CDATA[
+      ACK [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:+18005550100@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      [last_To:]
+      [routes]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <pause milliseconds="500"/>
+  <send retrans="500">
+    <![CDATA[
+      BYE [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:+18005550100@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      [last_To:]
+      [routes]
+      Call-ID: [call_id]
+      CSeq: 2 BYE
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="200" crlf="true"/>
+</scenario>
+"#;
+
+/// sipp on the inside (UDP, as issue 7 asks: Debian's sipp has no TLS) places ten calls, five
+/// per second, through the edge to Kamailio over TLS and on to a callee: all complete, and they
+/// share one persistent TLS connection (one outbound handshake for ten calls).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sipp_inside_calls_share_one_tls_connection_to_kamailio() {
+    let lab = Lab::new(&[support::EDGE, KAMAILIO]).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let callee = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut o = KamailioOptions::new(work.path(), &lab.chain(KAMAILIO), &lab.key(KAMAILIO));
+    o.relay_to = Some(format!("sip:{}", callee.local_addr().unwrap()));
+    let mut kam = start_kamailio(&o);
+    let sipp_port = trunkgate_testkit::free_udp_port();
+    let trunk = support::trunk(
+        &lab,
+        "carrier",
+        &[(KAMAILIO, kam.tls_addr.port())],
+        "options_interval_s = 0\n[trunk.outbound]\nprefixes = [\"+1\"]",
+    );
+    let edge =
+        support::start(support::config(&lab, "", std::net::SocketAddr::from(([127, 0, 0, 1], sipp_port)), &trunk, ""))
+            .await;
+    let mut events = edge.subscribe();
+    let answer = tokio::spawn(async move { support::callee(&callee, 10, Duration::from_secs(60)).await });
+    let scenario = work.path().join("inside.xml");
+    std::fs::write(&scenario, SIPP_INSIDE_UAC).unwrap();
+    let args: Vec<String> = [
+        "-sf",
+        &scenario.display().to_string(),
+        "-t",
+        "u1",
+        "-i",
+        "127.0.0.1",
+        "-p",
+        &sipp_port.to_string(),
+        "-m",
+        "10",
+        "-r",
+        "5",
+        "-l",
+        "10",
+        "-nostdin",
+        "-timeout",
+        "40s",
+        "-timeout_error",
+        &edge.local_addr("inside").unwrap().to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let (ok, out) = support::run_limited("sipp", "sip-tester", &args, 55).await;
+    assert!(ok, "sipp's ten calls did not all complete:\n{out}\nKamailio log:\n{}", kam.log_text());
+    assert_eq!(answer.await.unwrap().unwrap(), 10, "the callee saw ten calls hung up");
+    let mut ups = 0;
+    let mut completed = 0;
+    while let Some(e) = support::wait_event(&mut events, Duration::from_secs(2), |_| true).await {
+        match e {
+            EdgeEvent::TlsUp { inbound: false, .. } => ups += 1,
+            EdgeEvent::CallEnded(r) if r.result == "completed" => completed += 1,
+            _ => {}
+        }
+    }
+    assert_eq!(completed, 10, "ten call records say completed");
+    assert_eq!(ups, 1, "ten calls, one TLS connection to the peer (reused, persistent)");
+    assert!(kam.running(), "Kamailio is still running:\n{}", kam.log_text());
+    edge.shutdown().await;
+}
