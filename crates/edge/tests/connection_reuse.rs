@@ -4,7 +4,8 @@
 //! ours (`edge.test`) calls out to the cloud (`cloud.test`), whose inside callee hangs up. The
 //! cloud edge must send that BYE back to `edge.test` over a connection it opens itself and
 //! verifies for that name — the connection our edge opened carries no certificate of ours —
-//! and our edge relays the BYE to the inside caller.
+//! and our edge relays the BYE to the inside caller. On a mutual-TLS trunk (T4), where the
+//! peer's connection carries a verified certificate, the hang-up goes back over that connection.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 mod support;
@@ -143,4 +144,134 @@ async fn callee_hangup_comes_back_over_a_connection_verified_for_our_name() {
     assert!(matches!(info.verification, trunkgate_tls::Verification::Verified), "{info:?}");
     edge.shutdown().await;
     cloud.shutdown().await;
+}
+
+const SIPP_UAC_REMOTE_BYE: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="caller hung up by the far end">
+  <send retrans="500">
+    <![CDATA[
+      INVITE sip:+13175551212;tgrp=TG-1;trunk-context=example.com@edge.test SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:+18005550100@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:+13175551212@edge.test>
+      Call-ID: [call_id]
+      CSeq: 1 INVITE
+      Contact: <sip:sipp@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=- 1 1 IN IP4 [local_ip]
+      s=-
+      c=IN IP4 [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/SAVP 0
+      a=rtpmap:0 PCMU/8000
+      a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNk
+
+    ]]>
+  </send>
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="200" rrs="true"/>
+  <send>
+    <![CDATA[
+      ACK [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:+18005550100@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      [last_To:]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv request="BYE"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]>
+  </send>
+</scenario>
+"#;
+
+/// The other half of the rule: on a mutual-TLS trunk (T4) the peer's connection carries a
+/// verified certificate, so a hang-up from the inside goes back over that same connection — no
+/// new outbound handshake — through Kamailio (presenting `proxy.test`) to sipp.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hangup_reuses_the_verified_connection_of_a_mutual_peer() {
+    use support::kamailio_proxy::{KamailioProxy, ProxyOptions};
+
+    let lab = Lab::new(&[support::EDGE, "proxy.test"]).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let callee = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let d = lab.dir.display();
+    let trunk = format!(
+        "\n[[trunk]]\nname = \"mtls-carrier\"\nprofile = \"mutual\"\ntrust = [\"{d}/root.pem\"]\n\
+         allowed_subjects = [\"proxy.test\"]\ncertificate = \"{d}/edge.test.chain.pem\"\nkey = \"{d}/edge.test.key\"\n\
+         options_interval_s = 0\n[trunk.inbound]\ntgrp = \"TG-1\"\ntrunk_context = \"example.com\"\n"
+    );
+    let mutual = format!(
+        "\n[[listen]]\nname = \"mutual\"\ntransport = \"tls\"\naddress = \"127.0.0.1:0\"\nside = \"trunk\"\n\
+         advertise = \"edge.test\"\nprofile = \"mutual\"\ncertificate = \"{d}/edge.test.chain.pem\"\n\
+         key = \"{d}/edge.test.key\"\nclient_ca = [\"{d}/root.pem\"]\n"
+    );
+    let edge = support::start(support::config(&lab, "", callee.local_addr().unwrap(), &trunk, &mutual)).await;
+    let mut events = edge.subscribe();
+    let sipp_port = trunkgate_testkit::free_udp_port();
+    let proxy = KamailioProxy::start(&ProxyOptions {
+        dir: work.path(),
+        chain: &lab.chain("proxy.test"),
+        key: &lab.key("proxy.test"),
+        ca: &lab.root(),
+        edge_name: support::EDGE,
+        edge_tls: edge.local_addr("mutual").unwrap(),
+        ua: SocketAddr::from(([127, 0, 0, 1], sipp_port)),
+        client_cert: true,
+        record_route: false,
+    });
+    let hangup = tokio::spawn(hanging_up_callee(callee));
+    let scenario = work.path().join("uac-remote-bye.xml");
+    std::fs::write(&scenario, SIPP_UAC_REMOTE_BYE).unwrap();
+    let args: Vec<String> = [
+        "-sf",
+        &scenario.display().to_string(),
+        "-t",
+        "u1",
+        "-i",
+        "127.0.0.1",
+        "-p",
+        &sipp_port.to_string(),
+        "-m",
+        "1",
+        "-nostdin",
+        "-timeout",
+        "20s",
+        "-timeout_error",
+        &proxy.udp_addr.to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let (ok, out) = support::run_limited("sipp", "sip-tester", &args, 35).await;
+    assert!(ok, "sipp never got the far end's BYE:\n{out}\nproxy log:\n{}", proxy.log_text());
+    assert_eq!(hangup.await.unwrap().unwrap(), 200, "the inside callee's BYE was answered 200");
+    let mut outbound = 0;
+    while let Some(e) = support::wait_event(&mut events, Duration::from_secs(1), |_| true).await {
+        if matches!(e, EdgeEvent::TlsUp { inbound: false, .. }) {
+            outbound += 1;
+        }
+    }
+    assert_eq!(outbound, 0, "the BYE went over the peer's verified connection, not a new one");
+    edge.shutdown().await;
 }
