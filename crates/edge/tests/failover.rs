@@ -319,3 +319,57 @@ async fn wrong_certificate_name_fails_over() {
     lb02.shutdown().await;
     impostor.shutdown().await;
 }
+
+/// A callee that answers every INVITE 486 Busy Here (and absorbs the ACK).
+async fn busy_callee(sock: UdpSocket) -> usize {
+    use trunkgate_sip::{parse_datagram, response_to, Limits, Method};
+    let mut buf = vec![0u8; 65536];
+    let mut invites = 0;
+    while let Ok(Ok((n, from))) = tokio::time::timeout(Duration::from_secs(5), sock.recv_from(&mut buf)).await {
+        let Ok(m) = parse_datagram(&buf[..n], &Limits::default()) else { continue };
+        if m.method() == Some(&Method::Invite) {
+            invites += 1;
+            sock.send_to(&response_to(&m, 486, "Busy Here", Some("busy")).to_bytes(), from).await.unwrap();
+        }
+    }
+    invites
+}
+
+/// A definitive answer is not a reason to fail over (S3 fails over on connect/handshake
+/// failure, 503, 408/timeout): lb01's 486 reaches the caller and lb02 never sees the INVITE.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn busy_is_relayed_not_failed_over() {
+    let lab = lab();
+    let (caller, busy) = (UdpSocket::bind("127.0.0.1:0").await.unwrap(), UdpSocket::bind("127.0.0.1:0").await.unwrap());
+    let lb01 = cloud(&lab, PEERS[0], busy.local_addr().unwrap(), false).await;
+    let lb02 = cloud(&lab, PEERS[1], "127.0.0.1:9".parse().unwrap(), false).await;
+    let mut lb02_events = lb02.subscribe();
+    let edge = ours(
+        &lab,
+        [port_of(&lb01), port_of(&lb02), free_port().unwrap()],
+        caller.local_addr().unwrap(),
+        "options_interval_s = 0",
+    )
+    .await;
+    let mut events = edge.subscribe();
+    let busy = tokio::spawn(busy_callee(busy));
+    let report =
+        ua::call(&caller, edge.local_addr("inside").unwrap(), "+13175551212", Duration::from_millis(50)).await.unwrap();
+    assert_eq!(report.invite_statuses.last(), Some(&486), "{report:?}");
+    let ended = support::wait_event(&mut events, support::WAIT, |e| matches!(e, EdgeEvent::CallEnded(_))).await;
+    let Some(EdgeEvent::CallEnded(rec)) = ended else { panic!("no call record") };
+    assert_eq!((rec.status, rec.result), (486, "failed"), "{rec:?}");
+    let evs = drain(&mut events).await;
+    assert_eq!(sent_invites_to(&evs, PEERS[1]), 0, "no failover on 486: {evs:?}");
+    let at_lb02 = support::wait_event(
+        &mut lb02_events,
+        Duration::from_millis(300),
+        |e| matches!(e, EdgeEvent::Trace(t) if t.inbound && t.summary.starts_with("INVITE ")),
+    )
+    .await;
+    assert!(at_lb02.is_none(), "lb02 received an INVITE");
+    assert_eq!(busy.await.unwrap(), 1, "one INVITE reached the busy callee");
+    edge.shutdown().await;
+    lb01.shutdown().await;
+    lb02.shutdown().await;
+}
