@@ -635,3 +635,41 @@ async fn sipp_inside_calls_share_one_tls_connection_to_kamailio() {
     assert!(kam.running(), "Kamailio is still running:\n{}", kam.log_text());
     edge.shutdown().await;
 }
+
+/// Peer health against a real peer (issue 7 "Peer health"): OPTIONS pings every second over
+/// TLS are answered 200 by Kamailio and the peer stays up; once Kamailio is stopped the pings
+/// fail and the edge reports the peer down after `down_after` = 2 failures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn options_pings_track_kamailio_health() {
+    let lab = Lab::new(&[support::EDGE, KAMAILIO]).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let kam = start_kamailio(&KamailioOptions::new(work.path(), &lab.chain(KAMAILIO), &lab.key(KAMAILIO)));
+    let trunk = support::trunk(
+        &lab,
+        "carrier",
+        &[(KAMAILIO, kam.tls_addr.port())],
+        "options_interval_s = 1\ndown_after = 2\n[trunk.outbound]\nprefixes = [\"+1\"]",
+    );
+    let edge = support::start(support::config(&lab, "", "127.0.0.1:9".parse().unwrap(), &trunk, "")).await;
+    let mut events = edge.subscribe();
+    // Two pings answered 200 by Kamailio, and no health change meanwhile.
+    let mut answered = 0;
+    let mut changes = Vec::new();
+    let _ = support::wait_event(&mut events, Duration::from_secs(20), |e| {
+        match e {
+            EdgeEvent::Trace(t) if t.inbound && t.summary.starts_with("SIP/2.0 200") => answered += 1,
+            EdgeEvent::PeerHealth { .. } => changes.push(e.clone()),
+            _ => {}
+        }
+        answered >= 2
+    })
+    .await;
+    assert_eq!(answered, 2, "Kamailio answered the OPTIONS pings");
+    assert!(changes.is_empty(), "the live peer changed state: {changes:?}");
+    drop(kam); // stopped by PID
+    let down =
+        support::wait_event(&mut events, Duration::from_secs(30), |e| matches!(e, EdgeEvent::PeerHealth { .. })).await;
+    let Some(EdgeEvent::PeerHealth { peer, up, .. }) = down else { panic!("no PeerHealth after Kamailio stopped") };
+    assert!(!up && peer.starts_with(KAMAILIO), "{peer} up={up}");
+    edge.shutdown().await;
+}
