@@ -4,6 +4,8 @@
 //! lab root (it does not check names), and dials the S1-style Request-URI with TGRP; the edge
 //! routes it by TGRP to an inside UDP callee. baresip hangs up; the BYE must reach the callee,
 //! which also proves that baresip reached the edge's Contact (`edge.test`) for ACK and BYE.
+//! baresip runs with SDES SRTP (`srtp-mand` calling in, `srtp` called): with the edge anchoring
+//! media, its log must show SRTP enabled on the trunk leg (M1).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 mod support;
@@ -86,6 +88,8 @@ async fn baresip_calls_the_edge_over_tls_routed_by_tgrp() {
         "{record:?}"
     );
     assert!(b.running(), "baresip is still running:\n{}", b.log());
+    // M1: the trunk leg's media is SRTP (SDES keys inside the TLS signalling), seen by baresip.
+    assert!(b.log().contains("SRTP is Enabled"), "baresip did not enable SRTP:\n{}", b.log());
     ctrl.send("quit", "").await;
     edge.shutdown().await;
 }
@@ -149,6 +153,7 @@ async fn edge_calls_baresip_over_tls() {
     let record = record.expect("a call record");
     assert_eq!((record.direction, record.result, record.status), ("outbound", "completed", 200), "{record:?}");
     assert!(b.running(), "baresip is still running:\n{}", b.log());
+    assert!(b.log().contains("SRTP is Enabled"), "the edge's offer did not bring SRTP up (M1):\n{}", b.log());
     ctrl.send("quit", "").await;
     edge.shutdown().await;
 }
