@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use trunkgate_sip::transaction::response_for;
 use trunkgate_sip::{Method, OwnedMessage, Reliability, TransactionKey, Uri};
 
-use super::leg::{contact_uri, method, request_uri, status, tag_of, token, without_tag, Leg};
+use super::leg::{contact_uri, method, record_routes, request_uri, route_uri, status, tag_of, token, without_tag, Leg};
 use super::{media, reason_for, Call, CallRecord, CallState, Core, Dest, LegSel, Origin, Output, TimerKind, Use};
 use crate::config::Side;
 use crate::routing::{inbound_trunk, outbound_trunk, trunk_request_uri};
@@ -163,8 +163,12 @@ impl Core {
         let a_from = req.get("From").map(without_tag).unwrap_or_default();
         let a_to = req.get("To").map(without_tag).unwrap_or_default();
         let a_target = contact_uri(&req).unwrap_or_else(|| ruri_text.clone());
+        // As the UAS of leg A, the route set is the INVITE's Record-Route in order (§12.1.1);
+        // in-dialog requests go to its first entry (loose routing), else to the Contact.
+        let a_routes = record_routes(&req);
+        let first_hop = a_routes.first().and_then(|r| route_uri(r)).unwrap_or_else(|| a_target.clone());
         let a_dest =
-            if inbound { self.trunk_dest_for_contact(trunk, &a_target, &origin) } else { origin.reply.clone() };
+            if inbound { self.trunk_dest_for_contact(trunk, &first_hop, &origin) } else { origin.reply.clone() };
         let Some(a_local) = (if inbound { self.trunk_local.clone() } else { Some(self.inside_local.clone()) }) else {
             refuse(self, 500, &[]);
             return;
@@ -178,6 +182,7 @@ impl Core {
             remote_id: a_from.clone(),
             local_cseq: 0,
             remote_target: a_target,
+            route_set: a_routes,
             dest: a_dest,
             local: a_local,
         };
@@ -205,6 +210,7 @@ impl Core {
             remote_id: a_to,
             local_cseq: 0,
             remote_target: b_target,
+            route_set: Vec::new(),
             dest: b_dest,
             local: b_local,
         };
@@ -314,6 +320,11 @@ impl Core {
                 let Some(mut call) = self.calls.remove(&id) else { return };
                 if call.b_invite.as_ref() == Some(key) && s > 100 && !call.cancelled {
                     call.b.remote_tag = resp.get("To").and_then(tag_of).or(call.b.remote_tag.take());
+                    let mut routes = record_routes(&resp);
+                    routes.reverse();
+                    if !routes.is_empty() {
+                        call.b.route_set = routes;
+                    }
                     call.state = CallState::Early;
                     let contact = ("Contact", call.a.local.contact());
                     let mut extra = vec![contact];
@@ -325,6 +336,9 @@ impl Core {
                     let mut r = response_for(&req, s, &reason, Some(&call.a.local_tag));
                     for (n, v) in &extra {
                         r.push(n, v);
+                    }
+                    for rr in record_routes(&req) {
+                        r.push("Record-Route", rr);
                     }
                     match self.media_answer(&mut call, &resp) {
                         Ok(Some(body)) => r.set_body("application/sdp", body),
@@ -350,7 +364,29 @@ impl Core {
             Some(Use::BInvite(id)) => self.b_final(now, id, key, resp, s),
             Some(Use::Relay { call, server, reoffer }) => self.relay_response(now, call, &server, &resp, reoffer),
             Some(Use::Ping { trunk, peer }) => self.peer_result(trunk, peer, true),
+            Some(Use::Abandoned(leg)) if (200..300).contains(&s) => self.hang_up_late_answer(now, *leg, &resp),
             _ => {}
+        }
+    }
+
+    /// A 2xx from a peer the edge already failed over from: ACK it, then BYE (§13.2.2.4), so that
+    /// the peer holds no ghost call.
+    fn hang_up_late_answer(&mut self, now: Instant, mut leg: Leg, resp: &OwnedMessage) {
+        leg.remote_tag = resp.get("To").and_then(tag_of);
+        if let Some(c) = contact_uri(resp) {
+            leg.remote_target = c;
+        }
+        let mut routes = record_routes(resp);
+        routes.reverse();
+        leg.route_set = routes;
+        let agent = self.cfg.edge.name.clone();
+        tracing::info!(call_id = %leg.call_id, "late answer from an abandoned peer: ACK and BYE");
+        let ack = leg.request(Method::Ack, 70, &agent);
+        self.send(leg.dest.clone(), ack.to_bytes(), None);
+        let bye = leg.request(Method::Bye, 70, &agent);
+        let dest = leg.dest.clone();
+        if let Ok(k) = self.table.start_client(now, bye, reliability(&dest), dest) {
+            self.uses.insert(k, Use::Bye);
         }
     }
 
@@ -368,6 +404,10 @@ impl Core {
             if let Some(c) = contact_uri(&resp) {
                 call.b.remote_target = c;
             }
+            // As the UAC of leg B, the route set is the 2xx's Record-Route reversed (§12.1.2).
+            let mut routes = record_routes(&resp);
+            routes.reverse();
+            call.b.route_set = routes;
             if call.cancelled {
                 // The answer crossed our CANCEL: acknowledge and hang up leg B.
                 self.calls.insert(id, call);
@@ -379,6 +419,9 @@ impl Core {
             let req = call.a_request.clone();
             let mut r = response_for(&req, s, &reason_phrase(&resp), Some(&call.a.local_tag));
             r.push("Contact", call.a.local.contact());
+            for rr in record_routes(&req) {
+                r.push("Record-Route", rr);
+            }
             r.push("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO");
             r.push("Server", &self.cfg.edge.name);
             match self.media_answer(&mut call, &resp) {
@@ -428,7 +471,13 @@ impl Core {
     fn failover(&mut self, now: Instant, id: u64) -> bool {
         let Some(mut call) = self.calls.remove(&id) else { return false };
         if let Some(old) = call.b_invite.take() {
-            self.uses.insert(old, Use::Abandoned);
+            // The abandoned INVITE may still be alive at that peer (no answer in time): CANCEL it
+            // (§9.1; held by the transaction until a provisional response arrives). A completed
+            // one (503, transport error) cannot be cancelled and needs nothing.
+            if let Ok(ck) = self.table.cancel(now, &old) {
+                self.uses.insert(ck, Use::Bye);
+            }
+            self.uses.insert(old, Use::Abandoned(Box::new(call.b.clone())));
         }
         let peers = self.cfg.trunks.get(call.trunk).map_or(0, |t| t.peers.len());
         let next = (call.peer + 1..peers).find(|&p| self.peer_up(call.trunk, p));

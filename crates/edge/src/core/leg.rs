@@ -71,6 +71,25 @@ pub fn contact_uri(msg: &OwnedMessage) -> Option<String> {
     NameAddr::parse(first).ok().map(|na| String::from_utf8_lossy(na.uri.raw).into_owned())
 }
 
+/// Every Record-Route value of a message, in order (comma-separated values split).
+pub fn record_routes(msg: &OwnedMessage) -> Vec<String> {
+    msg.headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("Record-Route"))
+        .flat_map(|(_, v)| {
+            trunkgate_sip::scan::split_outside(v, b',')
+                .map(|x| String::from_utf8_lossy(trunkgate_sip::scan::trim_lws(x)).into_owned())
+                .collect::<Vec<_>>()
+        })
+        .filter(|v| !v.is_empty())
+        .collect()
+}
+
+/// The URI inside a Route/Record-Route value.
+pub fn route_uri(value: &str) -> Option<String> {
+    NameAddr::parse(value.as_bytes()).ok().map(|na| String::from_utf8_lossy(na.uri.raw).into_owned())
+}
+
 /// The Request-URI of an owned request.
 pub fn request_uri(msg: &OwnedMessage) -> Option<&str> {
     match &msg.start {
@@ -142,6 +161,8 @@ pub struct Leg {
     pub local_cseq: u32,
     /// Where in-dialog requests are addressed (their Contact), as the Request-URI.
     pub remote_target: String,
+    /// The route set (RFC 3261 §12.1): Route values for in-dialog requests, in order.
+    pub route_set: Vec<String>,
     /// Where in-dialog requests are sent.
     pub dest: Dest,
     /// How we are addressed on this leg.
@@ -171,6 +192,9 @@ impl Leg {
         m.push("Max-Forwards", max_forwards.to_string());
         m.push("From", self.from_value());
         m.push("To", self.to_value());
+        for r in &self.route_set {
+            m.push("Route", r);
+        }
         m.push("Call-ID", &self.call_id);
         m.push("CSeq", format!("{cseq} {method}"));
         if matches!(method, Method::Invite | Method::Update | Method::Subscribe | Method::Refer) {
@@ -218,6 +242,7 @@ mod tests {
             remote_id: "<sip:b@y>".into(),
             local_cseq: 1,
             remote_target: "sip:b@192.0.2.1:5060".into(),
+            route_set: vec!["<sip:proxy.example;lr>".into()],
             dest: Dest::Conn(1),
             local: LocalAddr { host: "127.0.0.1".into(), port: 5060, transport: Transport::Udp },
         };
@@ -225,6 +250,7 @@ mod tests {
         assert_eq!(bye.get("CSeq"), Some(&b"2 BYE"[..]));
         assert_eq!(bye.get("To"), Some(&b"<sip:b@y>;tag=r"[..]));
         assert_eq!(bye.get("From"), Some(&b"<sip:a@x>;tag=l"[..]));
+        assert_eq!(bye.get("Route"), Some(&b"<sip:proxy.example;lr>"[..]));
         let ack = leg.request(Method::Ack, 70, "tg");
         assert_eq!(ack.get("CSeq"), Some(&b"2 ACK"[..]));
     }

@@ -44,10 +44,19 @@ pub(crate) enum LegSel {
 pub(crate) enum Use {
     AInvite(u64),
     BInvite(u64),
-    Relay { call: u64, server: TransactionKey, reoffer: Option<LegSel> },
+    Relay {
+        call: u64,
+        server: TransactionKey,
+        reoffer: Option<LegSel>,
+    },
     Bye,
-    Ping { trunk: usize, peer: usize },
-    Abandoned,
+    Ping {
+        trunk: usize,
+        peer: usize,
+    },
+    /// An INVITE the edge failed over from: a late 2xx is ACKed and hung up (§13.2.2.4). The
+    /// leg as it was when that INVITE was sent.
+    Abandoned(Box<Leg>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -41,6 +41,7 @@ pub(crate) fn spawn<S>(
     peer: SocketAddr,
     verified_names: Vec<String>,
     slot: Option<super::listen::Slot>,
+    keepalive: bool,
 ) -> ConnHandle
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
@@ -68,18 +69,34 @@ where
         // connection, issue 9); the framer accumulates larger messages across reads.
         let mut buf = vec![0u8; READ_CHUNK];
         let mut partial_since: Option<Instant> = None;
+        // Connections the edge opened are kept up with RFC 5626 §4.4.1 pings (CRLFCRLF) when
+        // quiet; one is closed only when a ping goes unanswered for a whole interval. Connections
+        // peers opened are theirs to keep alive: they close when idle.
+        let ping_every = (idle / 2).max(Duration::from_millis(500));
+        let mut ping_outstanding = false;
         let reason = loop {
             let wait = match partial_since {
                 Some(t) => partial.saturating_sub(t.elapsed()),
+                None if keepalive => ping_every,
                 None => idle,
             };
             let n = match tokio::time::timeout(wait, rd.read(&mut buf)).await {
                 Err(_) if partial_since.is_some() => break "a message was started and not completed in time",
+                Err(_) if keepalive && !ping_outstanding => {
+                    if tx.try_send(trunkgate_sip::framing::PING.to_vec()).is_err() {
+                        break "keepalive could not be sent";
+                    }
+                    framer.expect_pong();
+                    ping_outstanding = true;
+                    continue;
+                }
+                Err(_) if keepalive => break "keepalive ping unanswered",
                 Err(_) => break "idle timeout",
                 Ok(Err(_)) => break "read error",
                 Ok(Ok(0)) => break "closed by peer",
                 Ok(Ok(n)) => n,
             };
+            ping_outstanding = false;
             framer.push(buf.get(..n).unwrap_or_default());
             let mut fatal = None;
             loop {

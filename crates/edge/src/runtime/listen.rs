@@ -140,6 +140,7 @@ pub(crate) async fn tls_loop(shared: Arc<Shared>, listener: TcpListener, server:
                         peer,
                         names,
                         Some(slot),
+                        false,
                     );
                     let _ = shared.inputs.send(Input::ConnOpened { id, handle, key: None }).await;
                 }
@@ -163,8 +164,17 @@ pub(crate) async fn tcp_loop(shared: Arc<Shared>, listener: TcpListener) {
         };
         let _ = tcp.set_nodelay(true);
         let id = shared.next_conn();
-        let handle =
-            super::conn::spawn(shared.clone(), id, tcp, Side::Inside, Transport::Tcp, peer, Vec::new(), Some(slot));
+        let handle = super::conn::spawn(
+            shared.clone(),
+            id,
+            tcp,
+            Side::Inside,
+            Transport::Tcp,
+            peer,
+            Vec::new(),
+            Some(slot),
+            false,
+        );
         let _ = shared.inputs.send(Input::ConnOpened { id, handle, key: None }).await;
     }
 }

@@ -66,8 +66,17 @@ pub(crate) async fn connect_peer(shared: Arc<Shared>, client: Arc<TlsClient>, ke
                 shared.publish(EdgeEvent::TlsUp { info: Box::new(info), inbound: false });
                 let id = shared.next_conn();
                 let names = vec![cert_name.to_ascii_lowercase()];
-                let handle =
-                    super::conn::spawn(shared.clone(), id, stream, Side::Trunk, Transport::Tls, addr, names, None);
+                let handle = super::conn::spawn(
+                    shared.clone(),
+                    id,
+                    stream,
+                    Side::Trunk,
+                    Transport::Tls,
+                    addr,
+                    names,
+                    None,
+                    true,
+                );
                 let _ = shared.inputs.send(Input::ConnOpened { id, handle, key: Some(key.clone()) }).await;
                 return;
             }
@@ -91,7 +100,7 @@ pub(crate) async fn connect_inside(shared: Arc<Shared>, key: Dest) {
             let _ = tcp.set_nodelay(true);
             let id = shared.next_conn();
             let handle =
-                super::conn::spawn(shared.clone(), id, tcp, Side::Inside, Transport::Tcp, addr, Vec::new(), None);
+                super::conn::spawn(shared.clone(), id, tcp, Side::Inside, Transport::Tcp, addr, Vec::new(), None, true);
             let _ = shared.inputs.send(Input::ConnOpened { id, handle, key: Some(key) }).await;
         }
         _ => {
