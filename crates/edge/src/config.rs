@@ -16,12 +16,12 @@ use serde::Deserialize;
 #[non_exhaustive]
 pub enum ConfigError {
     /// The file cannot be read.
-    #[error("cannot read {file}: {source}")]
+    #[error("cannot read {file}: {error}\n  fix: check the path given to --config and its permissions")]
     Read {
         /// The file.
         file: String,
-        /// The I/O error.
-        source: std::io::Error,
+        /// The I/O error (in the message, not chained).
+        error: std::io::Error,
     },
     /// TOML syntax or a field of the wrong type, unknown field, missing field.
     #[error("{file}:{line}: {message}\n  fix: {fix}")]
@@ -411,7 +411,7 @@ impl Config {
     /// Reads and checks a configuration file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { file: file.clone(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read { file: file.clone(), error })?;
         Config::parse(&text, &file)
     }
 

@@ -27,12 +27,12 @@ pub const SYSTEM_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 #[non_exhaustive]
 pub enum TlsSetupError {
     /// From `trunkgate-tls` (it names the file and the fix).
-    #[error("{context}: {source}")]
+    #[error("{context}: {error}")]
     Tls {
         /// Which listener or trunk.
         context: String,
-        /// The error.
-        source: trunkgate_tls::TlsError,
+        /// The error (in the message, not chained).
+        error: trunkgate_tls::TlsError,
     },
     /// A setting is missing.
     #[error("{context}: {what}\n  fix: {fix}")]
@@ -57,7 +57,7 @@ pub fn load_profile(name_or_path: &str) -> Result<Profile, trunkgate_tls::TlsErr
 /// The server policy of a TLS listener.
 pub fn server_for(listener: &Listener, cfg: &Config) -> Result<TlsServer, TlsSetupError> {
     let context = format!("listener {:?}", listener.name);
-    let tls = |source| TlsSetupError::Tls { context: context.clone(), source };
+    let tls = |error| TlsSetupError::Tls { context: context.clone(), error };
     let missing = |what: &str| TlsSetupError::Missing {
         context: context.clone(),
         what: format!("no {what}"),
@@ -91,7 +91,7 @@ fn observe(cfg: &Config) -> ObserveOptions {
 /// The client policy of a trunk.
 pub fn client_for(trunk: &Trunk, cfg: &Config) -> Result<TlsClient, TlsSetupError> {
     let context = format!("trunk {:?}", trunk.name);
-    let tls = |source| TlsSetupError::Tls { context: context.clone(), source };
+    let tls = |error| TlsSetupError::Tls { context: context.clone(), error };
     let mut profile = load_profile(&trunk.profile).map_err(tls)?;
     profile.crl_files.extend(trunk.crl_files.iter().map(|p| p.display().to_string()));
     let trust = if trunk.trust.is_empty() {

@@ -66,16 +66,18 @@ pub enum StartError {
     Tls(#[from] tlsconf::TlsSetupError),
     /// The media port range.
     #[error("[media]: {0}")]
-    Media(#[from] trunkgate_media::MediaError),
+    Media(trunkgate_media::MediaError),
     /// A listener could not bind.
-    #[error("listener {name:?} cannot bind {addr}: {source}\n  fix: choose a free port or stop what uses it")]
+    #[error("listener {name:?} cannot bind {addr}: {error}\n  fix: {fix}")]
     Bind {
         /// Listener.
         name: String,
         /// Address.
         addr: SocketAddr,
-        /// Error.
-        source: std::io::Error,
+        /// Error (in the message, not chained).
+        error: std::io::Error,
+        /// What to do.
+        fix: &'static str,
     },
 }
 
@@ -132,7 +134,17 @@ impl Edge {
         let mut udp: Vec<Option<Arc<UdpSocket>>> = Vec::new();
         let mut addrs = Vec::new();
         for l in cfg.listeners.iter_mut() {
-            let bind_err = |source| StartError::Bind { name: l.name.clone(), addr: l.address, source };
+            let bind_err = |error: std::io::Error| {
+                let fix = match error.kind() {
+                    std::io::ErrorKind::AddrInUse => "another program holds that port: stop it or choose another port",
+                    std::io::ErrorKind::AddrNotAvailable => {
+                        "this machine has no such address: use one of its own (see `ip addr`), or 0.0.0.0 with [media] addresses set"
+                    }
+                    std::io::ErrorKind::PermissionDenied => "ports below 1024 need root or CAP_NET_BIND_SERVICE",
+                    _ => "check the address in the [[listen]] section",
+                };
+                StartError::Bind { name: l.name.clone(), addr: l.address, error, fix }
+            };
             match l.transport {
                 Transport::Udp => {
                     let s = UdpSocket::bind(l.address).await.map_err(bind_err)?;
@@ -195,11 +207,14 @@ impl Edge {
             listeners.push(task);
         }
         let media = if cfg.media.enabled {
-            Some(trunkgate_media::MediaManager::new(trunkgate_media::MediaConfig {
-                port_min: cfg.media.port_min,
-                port_max: cfg.media.port_max,
-                ..Default::default()
-            })?)
+            Some(
+                trunkgate_media::MediaManager::new(trunkgate_media::MediaConfig {
+                    port_min: cfg.media.port_min,
+                    port_max: cfg.media.port_max,
+                    ..Default::default()
+                })
+                .map_err(StartError::Media)?,
+            )
         } else {
             None
         };
