@@ -109,7 +109,7 @@ fn respond(raw: &[u8], contact: &str, counts: &Counts) -> Option<Vec<u8>> {
                 r.push("Record-Route", v);
             }
             r.push("Contact", format!("<{contact}>"));
-            r.set_body("application/sdp", crate::msg::SDP.as_bytes().to_vec());
+            r.set_body("application/sdp", sdp_answer(m.body).into_bytes());
         }
         Method::Bye => {
             counts.byes.fetch_add(1, Ordering::Relaxed);
@@ -119,6 +119,42 @@ fn respond(raw: &[u8], contact: &str, counts: &Counts) -> Option<Vec<u8>> {
         }
     }
     Some(r.to_bytes())
+}
+
+/// An SDP answer to `offer`: the offered audio stream (profile and formats kept) on a dummy port,
+/// and, when the offer has SDES `a=crypto` lines (RTP/SAVP), the first one with a fresh key of the
+/// same length (RFC 4568). Without an offer: a plain RTP/AVP offer of our own.
+pub fn sdp_answer(offer: &[u8]) -> String {
+    let offer = String::from_utf8_lossy(offer);
+    let Some(m) = offer.lines().find(|l| l.starts_with("m=audio ")) else {
+        return crate::msg::SDP.to_owned();
+    };
+    let mut parts = m.split_whitespace().skip(2);
+    let proto = parts.next().unwrap_or("RTP/AVP");
+    let fmts: Vec<&str> = parts.collect();
+    let mut out = format!(
+        "v=0\r\no=- 2 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40002 {proto} {}\r\n",
+        fmts.join(" ")
+    );
+    for l in offer.lines().map(str::trim_end) {
+        if l.starts_with("a=rtpmap:") || l.starts_with("a=fmtp:") || l.starts_with("a=ptime:") {
+            out.push_str(l);
+            out.push_str("\r\n");
+        }
+    }
+    if let Some(c) = offer.lines().map(str::trim_end).find(|l| l.starts_with("a=crypto:")) {
+        // a=crypto:TAG SUITE inline:KEY[|lifetime][|MKI] [session params]
+        let mut f = c.splitn(3, ' ');
+        let (tag, suite, key) = (f.next().unwrap_or(""), f.next().unwrap_or(""), f.next().unwrap_or(""));
+        let b64 = key.strip_prefix("inline:").unwrap_or("").split('|').next().unwrap_or("");
+        let len = openssl::base64::decode_block(b64).map(|k| k.len()).unwrap_or(30);
+        let mut fresh = vec![0u8; len.clamp(1, 64)];
+        if openssl::rand::rand_bytes(&mut fresh).is_ok() {
+            out.push_str(&format!("{tag} {suite} inline:{}\r\n", openssl::base64::encode_block(&fresh)));
+        }
+    }
+    out.push_str("a=sendrecv\r\n");
+    out
 }
 
 fn contact_for(cfg: &AnswerConfig, addr: SocketAddr, tls: bool) -> String {
@@ -281,4 +317,25 @@ pub fn serve(cfg: &AnswerConfig, duration: Duration, threads: usize) -> Result<A
         }
         Ok(a.counts())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+
+    #[test]
+    fn sdes_offer_gets_a_fresh_key_of_the_same_suite_and_length() {
+        let offer = "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 30000 RTP/SAVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz|2^20\r\na=crypto:2 AEAD_AES_128_GCM inline:SmFja0ZyZWRIZXJyaW5nc0FuZEJpcmRzYWxs\r\n";
+        let a = sdp_answer(offer.as_bytes());
+        assert!(a.contains("m=audio 40002 RTP/SAVP 0 101\r\n"), "{a}");
+        assert!(a.contains("a=rtpmap:101 telephone-event/8000\r\n"));
+        let c: Vec<&str> = a.lines().filter(|l| l.starts_with("a=crypto:")).collect();
+        assert_eq!(c.len(), 1);
+        assert!(c[0].starts_with("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:"));
+        let key = openssl::base64::decode_block(c[0].rsplit("inline:").next().unwrap()).unwrap();
+        assert_eq!(key.len(), 30);
+        assert!(!a.contains("WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz"));
+        assert!(sdp_answer(b"").contains("RTP/AVP"));
+    }
 }

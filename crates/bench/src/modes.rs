@@ -62,6 +62,7 @@ async fn transact(
             },
             Ok(Some(_)) => {}
             Ok(None) => return Err("connection closed".into()),
+            Err(_) if link.refused() => return Err(net::UDP_REFUSED.into()),
             Err(_) if Instant::now() >= deadline => return Err(format!("{method} timeout")),
             Err(_) => {
                 link.send(bytes.clone()).await?;

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -113,6 +114,9 @@ pub async fn tls_handshake(
     Ok(s)
 }
 
+/// The cause reported when a UDP server's port is closed.
+pub const UDP_REFUSED: &str = "udp: connection refused (ICMP port unreachable)";
+
 /// Receivers waiting for messages of a Call-ID.
 type Waiters = Mutex<HashMap<String, mpsc::UnboundedSender<Received>>>;
 
@@ -124,6 +128,7 @@ enum Tx {
 /// One persistent connection to the server.
 pub struct Link {
     tx: Tx,
+    refused: Arc<AtomicBool>,
     waiters: Arc<Waiters>,
     /// Our address on it.
     pub local: SocketAddr,
@@ -190,17 +195,30 @@ impl Link {
         let waiters: Arc<Waiters> = Arc::new(Mutex::new(HashMap::new()));
         match transport {
             Transport::Udp => {
-                let bind = SocketAddr::new(
-                    source.unwrap_or(if target.is_ipv4() { [127, 0, 0, 1].into() } else { IpAddr::from([0u16; 8]) }),
-                    0,
-                );
-                let sock = Arc::new(UdpSocket::bind(bind).await.map_err(|e| io_cause("udp bind", &e))?);
+                let any = if target.is_ipv4() { IpAddr::from([0u8; 4]) } else { IpAddr::from([0u16; 8]) };
+                let sock = UdpSocket::bind(SocketAddr::new(source.unwrap_or(any), 0))
+                    .await
+                    .map_err(|e| io_cause("udp bind", &e))?;
+                // Connected: the kernel picks the source address toward the target (our Via), and
+                // only the target's datagrams are received.
+                sock.connect(target).await.map_err(|e| io_cause("udp connect", &e))?;
+                let sock = Arc::new(sock);
                 let local = sock.local_addr().map_err(|e| io_cause("udp", &e))?;
-                let (rs, w) = (sock.clone(), waiters.clone());
+                let refused = Arc::new(AtomicBool::new(false));
+                let (rs, w, rf) = (sock.clone(), waiters.clone(), refused.clone());
                 tokio::spawn(async move {
                     let mut buf = vec![0u8; 65_535];
                     loop {
-                        let Ok((n, from)) = rs.recv_from(&mut buf).await else { continue };
+                        let (n, from) = match rs.recv_from(&mut buf).await {
+                            Ok(x) => x,
+                            Err(e) => {
+                                // ICMP port unreachable, reported on the connected socket.
+                                if e.kind() == std::io::ErrorKind::ConnectionRefused {
+                                    rf.store(true, Ordering::Relaxed);
+                                }
+                                continue;
+                            }
+                        };
                         if let Some(ans) = dispatch(&w, buf.get(..n).unwrap_or_default()) {
                             let _ = rs.send_to(&ans, from).await;
                         }
@@ -209,7 +227,7 @@ impl Link {
                         }
                     }
                 });
-                Ok(Link { tx: Tx::Udp(sock, target), waiters, local, transport })
+                Ok(Link { tx: Tx::Udp(sock, target), refused, waiters, local, transport })
             }
             Transport::Tcp | Transport::Tls => {
                 let tcp = tcp_connect(target, source).await?;
@@ -218,7 +236,7 @@ impl Link {
                     (Transport::Tls, Some((c, o))) => spawn_stream(tls_handshake(tcp, c, o).await?, waiters.clone()),
                     _ => spawn_stream(tcp, waiters.clone()),
                 };
-                Ok(Link { tx: Tx::Stream(tx), waiters, local, transport })
+                Ok(Link { tx: Tx::Stream(tx), refused: Arc::new(AtomicBool::new(false)), waiters, local, transport })
             }
         }
     }
@@ -235,9 +253,20 @@ impl Link {
     /// Sends one message.
     pub async fn send(&self, bytes: Vec<u8>) -> Result<(), String> {
         match &self.tx {
-            Tx::Udp(s, to) => s.send_to(&bytes, *to).await.map(|_| ()).map_err(|e| io_cause("send", &e)),
+            Tx::Udp(s, to) => s.send_to(&bytes, *to).await.map(|_| ()).map_err(|e| {
+                if e.kind() == std::io::ErrorKind::ConnectionRefused {
+                    self.refused.store(true, Ordering::Relaxed);
+                    return UDP_REFUSED.to_owned();
+                }
+                io_cause("send", &e)
+            }),
             Tx::Stream(tx) => tx.send(bytes).await.map_err(|_| "connection closed".to_owned()),
         }
+    }
+
+    /// Whether the server's host said its UDP port is closed (ICMP port unreachable).
+    pub fn refused(&self) -> bool {
+        self.refused.load(Ordering::Relaxed)
     }
 
     /// Whether messages may be lost (and should be retransmitted).

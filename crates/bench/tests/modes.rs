@@ -213,3 +213,16 @@ fn a_server_answering_with_an_error_is_reported_by_status() {
     assert_eq!((r.ok, r.failed), (0, 3), "{}", r.text());
     assert!(r.failures.keys().all(|k| k.starts_with("INVITE status 5")), "{:?}", r.failures);
 }
+
+#[test]
+fn a_closed_udp_port_is_reported_as_refused() {
+    // Nothing listens: the kernel answers ICMP port unreachable; the connected socket reports it
+    // (to the receive loop or to the retransmission, whichever comes first).
+    let closed = SocketAddr::from(([127, 0, 0, 1], free_port().unwrap()));
+    let mut c = cfg(Mode::Options, closed, 2);
+    c.transport = Transport::Udp;
+    c.timeout = Duration::from_secs(3);
+    let r = run(&c).unwrap();
+    assert_eq!((r.ok, r.failed), (0, 2));
+    assert_eq!(r.failures.get(trunkgate_bench::net::UDP_REFUSED), Some(&2), "{:?}", r.failures);
+}
