@@ -2,6 +2,7 @@
 //! (RFC 5626 keepalives answered here) with idle and slowloris timeouts, and a writer task fed
 //! by a bounded channel.
 
+use std::future::Future as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,8 +51,29 @@ where
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(WRITE_QUEUE);
     let handle = ConnHandle { writer: tx.clone(), side };
     tokio::spawn(async move {
+        // E1: coalesce what is queued into one write (one TLS record, one syscall per burst).
+        let mut out: Vec<u8> = Vec::new();
         while let Some(bytes) = rx.recv().await {
-            if wr.write_all(&bytes).await.is_err() {
+            let ok = match rx.try_recv() {
+                Err(_) => wr.write_all(&bytes).await.is_ok(),
+                Ok(next) => {
+                    out.clear();
+                    out.extend_from_slice(&bytes);
+                    out.extend_from_slice(&next);
+                    while out.len() < 16_000 {
+                        match rx.try_recv() {
+                            Ok(more) => out.extend_from_slice(&more),
+                            Err(_) => break,
+                        }
+                    }
+                    let r = wr.write_all(&out).await.is_ok();
+                    if out.capacity() > 65_536 {
+                        out = Vec::new();
+                    }
+                    r
+                }
+            };
+            if !ok {
                 break;
             }
         }
@@ -67,7 +89,10 @@ where
         let mut framer = StreamFramer::new(limits);
         // Small: an idle connection keeps this buffer for as long as it is open (memory per idle
         // connection, issue 9); the framer accumulates larger messages across reads.
-        let mut buf = vec![0u8; READ_CHUNK];
+        // E2: no per-connection read buffer while idle: wait with a 1-byte read (OpenSSL keeps the
+        // record and frees it under RELEASE_BUFFERS), then drain what is ready into a buffer that
+        // lives only for this burst.
+        let mut probe = [0u8; 1];
         let mut partial_since: Option<Instant> = None;
         // Connections the edge opened are kept up with RFC 5626 §4.4.1 pings (CRLFCRLF) when
         // quiet; one is closed only when a ping goes unanswered for a whole interval. Connections
@@ -80,7 +105,7 @@ where
                 None if keepalive => ping_every,
                 None => idle,
             };
-            let n = match tokio::time::timeout(wait, rd.read(&mut buf)).await {
+            let n = match tokio::time::timeout(wait, rd.read(&mut probe)).await {
                 Err(_) if partial_since.is_some() => break "a message was started and not completed in time",
                 Err(_) if keepalive && !ping_outstanding => {
                     if tx.try_send(trunkgate_sip::framing::PING.to_vec()).is_err() {
@@ -97,7 +122,23 @@ where
                 Ok(Ok(n)) => n,
             };
             ping_outstanding = false;
-            framer.push(buf.get(..n).unwrap_or_default());
+            framer.push(probe.get(..n).unwrap_or_default());
+            let mut buf = vec![0u8; READ_CHUNK];
+            let mut eof = false;
+            for _ in 0..16 {
+                // bounded: at most 64 KiB per burst before framing
+                let fut = rd.read(&mut buf);
+                tokio::pin!(fut);
+                match std::future::poll_fn(|cx| std::task::Poll::Ready(fut.as_mut().poll(cx))).await {
+                    std::task::Poll::Ready(Ok(0)) | std::task::Poll::Ready(Err(_)) => {
+                        eof = true;
+                        break;
+                    }
+                    std::task::Poll::Ready(Ok(n)) => framer.push(buf.get(..n).unwrap_or_default()),
+                    std::task::Poll::Pending => break,
+                }
+            }
+            drop(buf);
             let mut fatal = None;
             loop {
                 match framer.next_frame() {
@@ -124,6 +165,9 @@ where
             }
             if let Some(r) = fatal {
                 break r;
+            }
+            if eof {
+                break "closed by peer";
             }
             partial_since = if framer.has_partial() { partial_since.or(Some(Instant::now())) } else { None };
         };
