@@ -6,6 +6,8 @@
 //! verifies for that name — the connection our edge opened carries no certificate of ours —
 //! and our edge relays the BYE to the inside caller. On a mutual-TLS trunk (T4), where the
 //! peer's connection carries a verified certificate, the hang-up goes back over that connection.
+//! And connections the edge opens are persistent: kept up with RFC 5626 CRLF pings, not idled
+//! out by the edge itself.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 mod support;
@@ -273,5 +275,73 @@ async fn hangup_reuses_the_verified_connection_of_a_mutual_peer() {
         }
     }
     assert_eq!(outbound, 0, "the BYE went over the peer's verified connection, not a new one");
+    edge.shutdown().await;
+}
+
+/// Issue 7: "Connections are persistent with RFC 5626 CRLF keepalives". The edge opens a TLS
+/// connection to a trunk peer (here for its first OPTIONS ping; the next is an hour away) and
+/// then has nothing to say. With `idle_timeout_s` = 2 the edge must keep its own connection
+/// alive (CRLFCRLF pings, RFC 5626 §4.4.1) rather than tear it down for idleness: the peer may
+/// see keepalives or nothing at all for 15 s, but not a close without any keepalive first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbound_trunk_connection_is_kept_alive_not_idled_out() {
+    use std::time::Duration;
+
+    use openssl::ssl::{SslAcceptor, SslMethod};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+    use trunkgate_sip::{parse_stream_message, response_to, Frame, Limits, Method, StreamFramer};
+
+    let lab = Lab::new(&[support::EDGE, "peer.test"]).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut acc = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server()).unwrap();
+    acc.set_certificate_chain_file(lab.chain("peer.test")).unwrap();
+    acc.set_private_key_file(lab.key("peer.test"), openssl::ssl::SslFiletype::PEM).unwrap();
+    let acc = acc.build();
+    let peer = tokio::spawn(async move {
+        let (tcp, _) = tokio::time::timeout(support::WAIT, listener.accept()).await.unwrap().unwrap();
+        let mut s = tokio_openssl::SslStream::new(openssl::ssl::Ssl::new(acc.context()).unwrap(), tcp).unwrap();
+        std::pin::Pin::new(&mut s).accept().await.unwrap();
+        let mut framer = StreamFramer::new(Limits::default());
+        let mut buf = vec![0u8; 65536];
+        let (mut answered, mut pings) = (false, 0);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let n = match tokio::time::timeout(left, s.read(&mut buf)).await {
+                Err(_) => return (answered, pings, "quiet"),
+                Ok(Ok(0)) | Ok(Err(_)) => return (answered, pings, "closed by the edge"),
+                Ok(Ok(n)) => n,
+            };
+            framer.push(&buf[..n]);
+            loop {
+                match framer.next_frame() {
+                    Ok(Some(Frame::Ping)) => {
+                        pings += 1;
+                        s.write_all(b"\r\n").await.unwrap();
+                    }
+                    Ok(Some(Frame::Message(m))) => {
+                        let msg = parse_stream_message(&m, &Limits::default()).unwrap();
+                        if msg.method() == Some(&Method::Options) {
+                            s.write_all(&response_to(&msg, 200, "OK", Some("p1")).to_bytes()).await.unwrap();
+                            answered = true;
+                        }
+                    }
+                    Ok(Some(_)) => {}
+                    Ok(None) | Err(_) => break,
+                }
+            }
+        }
+    });
+    let trunk = support::trunk(&lab, "carrier", &[("peer.test", port)], "options_interval_s = 3600");
+    let edge =
+        support::start(support::config(&lab, "idle_timeout_s = 2", "127.0.0.1:9".parse().unwrap(), &trunk, "")).await;
+    let (answered, pings, end) = peer.await.unwrap();
+    assert!(answered, "the edge's OPTIONS ping opened the connection");
+    assert!(
+        end != "closed by the edge" || pings > 0,
+        "the edge closed its own idle trunk connection without a single CRLF keepalive ({pings} pings, {end})"
+    );
     edge.shutdown().await;
 }

@@ -2,7 +2,10 @@
 //! handshake failure, 503, or timeout", "503 with Retry-After when a trunk is down", "Peer
 //! health"). The trunk has three peers `lb01`–`lb03.test`; the live ones are real edges playing
 //! the cloud side over byoc-cloud TLS, each with a UDP callee inside; a dead one is a port
-//! nobody listens on; a peer "answering 503" is an edge whose `max_calls` is 0.
+//! nobody listens on; a peer "answering 503" is an edge whose `max_calls` is 0. A branch the
+//! edge abandons on `invite_timeout_ms` is cancelled when it had answered 100 (RFC 3261 §9.1),
+//! and a late 2xx from it is ACKed and hung up (§13.2.2.4) — lb01 is then a TLS SIP peer of the
+//! test's own.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 mod support;
@@ -372,4 +375,170 @@ async fn busy_is_relayed_not_failed_over() {
     edge.shutdown().await;
     lb01.shutdown().await;
     lb02.shutdown().await;
+}
+
+/// What lb01 does with the INVITE in [`failover_from_a_slow_lb01`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lb01 {
+    /// Says nothing; answers 200 once lb02 has the INVITE (after the edge failed over).
+    LateAnswer,
+    /// Answers 100 Trying at once, then nothing (answers CANCEL 200 + INVITE 487 if it comes).
+    TryingThenSilent,
+}
+
+/// A trunk lb01 (a TLS SIP peer of this test) + lb02 (a cloud-side edge with the callee),
+/// `invite_timeout_ms` = 1000: an inside call fails over from lb01 to lb02 and completes; returns
+/// what lb01 received (start lines) and whether it sent its late 200.
+async fn failover_from_a_slow_lb01(mode: Lb01) -> (bool, Vec<String>) {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use openssl::ssl::{SslAcceptor, SslMethod};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, UdpSocket};
+    use trunkgate_edge::demo::ua;
+    use trunkgate_edge::EdgeEvent;
+    use trunkgate_sip::{parse_stream_message, response_to, Frame, Limits, Method, StreamFramer};
+
+    let lab = Lab::new(&[support::EDGE, "lb01.test", "lb02.test"]).unwrap();
+    let (caller, callee) =
+        (UdpSocket::bind("127.0.0.1:0").await.unwrap(), UdpSocket::bind("127.0.0.1:0").await.unwrap());
+    let cloud_trunk = support::trunk(
+        &lab,
+        "customer",
+        &[],
+        "options_interval_s = 0\n[trunk.inbound]\ntgrp = \"TG-1\"\ntrunk_context = \"example.com\"",
+    );
+    let lb02 =
+        support::start(support::config_for(&lab, "lb02.test", "", callee.local_addr().unwrap(), &cloud_trunk, ""))
+            .await;
+    let mut lb02_events = lb02.subscribe();
+    // lb01 learns that the edge failed over when lb02 receives the INVITE (order, not time).
+    let go = Arc::new(tokio::sync::Notify::new());
+    tokio::spawn({
+        let go = go.clone();
+        async move {
+            let got = support::wait_event(
+                &mut lb02_events,
+                support::WAIT,
+                |e| matches!(e, EdgeEvent::Trace(t) if t.inbound && t.summary.starts_with("INVITE ")),
+            )
+            .await;
+            if got.is_some() {
+                go.notify_one();
+            }
+        }
+    });
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let lb01_port = listener.local_addr().unwrap().port();
+    let mut acc = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server()).unwrap();
+    acc.set_certificate_chain_file(lab.chain("lb01.test")).unwrap();
+    acc.set_private_key_file(lab.key("lb01.test"), openssl::ssl::SslFiletype::PEM).unwrap();
+    let acc = acc.build();
+    let peer = tokio::spawn(async move {
+        let (tcp, _) = tokio::time::timeout(support::WAIT, listener.accept()).await.unwrap().unwrap();
+        let mut s = tokio_openssl::SslStream::new(openssl::ssl::Ssl::new(acc.context()).unwrap(), tcp).unwrap();
+        std::pin::Pin::new(&mut s).accept().await.unwrap();
+        let mut framer = StreamFramer::new(Limits::default());
+        let (mut seen, mut invite): (Vec<String>, Option<Vec<u8>>) = (Vec::new(), None);
+        let mut buf = vec![0u8; 65536];
+        let mut answered = false;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        let done = |seen: &[String]| match mode {
+            Lb01::LateAnswer => seen.iter().any(|m| m.starts_with("BYE ")),
+            Lb01::TryingThenSilent => seen.iter().any(|m| m.starts_with("ACK ")),
+        };
+        while !done(&seen) {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            tokio::select! {
+                r = s.read(&mut buf) => {
+                    let n = match r { Ok(0) | Err(_) => break, Ok(n) => n };
+                    framer.push(&buf[..n]);
+                    while let Ok(Some(Frame::Message(m))) = framer.next_frame() {
+                        let msg = parse_stream_message(&m, &Limits::default()).unwrap();
+                        seen.push(String::from_utf8_lossy(&m).lines().next().unwrap_or("").to_string());
+                        let mut out = Vec::new();
+                        match msg.method() {
+                            Some(Method::Invite) => {
+                                invite = Some(m.clone());
+                                if mode == Lb01::TryingThenSilent {
+                                    out.push(response_to(&msg, 100, "Trying", None).to_bytes());
+                                }
+                            }
+                            Some(Method::Bye) => out.push(response_to(&msg, 200, "OK", None).to_bytes()),
+                            Some(Method::Cancel) => {
+                                out.push(response_to(&msg, 200, "OK", None).to_bytes());
+                                if let Some(inv) = &invite {
+                                    let inv = parse_stream_message(inv, &Limits::default()).unwrap();
+                                    out.push(response_to(&inv, 487, "Request Terminated", Some("t487")).to_bytes());
+                                }
+                            }
+                            _ => {}
+                        }
+                        for o in out {
+                            s.write_all(&o).await.unwrap();
+                        }
+                    }
+                }
+                _ = go.notified(), if !answered && mode == Lb01::LateAnswer => {
+                    answered = true;
+                    let inv = invite.clone().expect("lb01 got the INVITE first");
+                    let msg = parse_stream_message(&inv, &Limits::default()).unwrap();
+                    let mut ok = response_to(&msg, 200, "OK", Some("late01"))
+                        .with("Contact", format!("<sip:late@lb01.test:{lb01_port};transport=tls>"));
+                    ok.set_body("application/sdp", support::sdp_answer_for(msg.body, 40_010).into_bytes());
+                    s.write_all(&ok.to_bytes()).await.unwrap();
+                }
+                _ = tokio::time::sleep(left) => break,
+            }
+        }
+        (answered, seen)
+    });
+    let trunk = support::trunk(
+        &lab,
+        "cloud",
+        &[("lb01.test", lb01_port), ("lb02.test", lb02.local_addr("trunk").unwrap().port())],
+        "tgrp = \"TG-1\"\ntrunk_context = \"example.com\"\noptions_interval_s = 0\ninvite_timeout_ms = 1000\n\
+         [trunk.outbound]\nprefixes = [\"+1\"]",
+    );
+    let edge = support::start(support::config(&lab, "", caller.local_addr().unwrap(), &trunk, "")).await;
+    let answer = tokio::spawn(async move { ua::answer(&callee, 1, Duration::from_secs(30)).await });
+    let report = ua::call(&caller, edge.local_addr("inside").unwrap(), "+13175551212", Duration::from_millis(500))
+        .await
+        .unwrap();
+    assert_eq!(report.invite_statuses.last(), Some(&200), "the call completed via lb02: {report:?}");
+    assert_eq!(answer.await.unwrap().unwrap(), 1);
+    let out = peer.await.unwrap();
+    edge.shutdown().await;
+    lb02.shutdown().await;
+    out
+}
+
+/// A late 2xx from a peer the edge failed over from must be ACKed and then hung up (RFC 3261
+/// §13.2.2.4: "the UAC core MUST generate an ACK request for each 2xx … and then, if it doesn't
+/// want to continue with that dialog, send a BYE"); otherwise lb01 holds a ghost call until its
+/// own 2xx retransmissions time out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_2xx_from_an_abandoned_peer_is_acked_and_hung_up() {
+    let (answered, seen) = failover_from_a_slow_lb01(Lb01::LateAnswer).await;
+    assert!(answered, "lb01 got to send its late 200");
+    let acks = seen.iter().filter(|m| m.starts_with("ACK ")).count();
+    let byes = seen.iter().filter(|m| m.starts_with("BYE ")).count();
+    assert!(acks == 1 && byes == 1, "lb01's late 200 must be ACKed and then BYEd; lb01 saw {seen:?}");
+}
+
+/// A peer that said 100 Trying and then nothing: when the edge fails over on
+/// `invite_timeout_ms`, it must CANCEL the INVITE it abandons (RFC 3261 §9.1: the pending
+/// INVITE is still alive at lb01, which could go on to ring and answer), and ACK the 487.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abandoned_invite_with_a_provisional_is_cancelled_on_failover() {
+    let (_, seen) = failover_from_a_slow_lb01(Lb01::TryingThenSilent).await;
+    assert!(
+        seen.iter().any(|m| m.starts_with("CANCEL ")),
+        "the INVITE to lb01 was abandoned without a CANCEL; lb01 saw {seen:?}"
+    );
+    assert!(seen.iter().any(|m| m.starts_with("ACK ")), "the 487 was not ACKed; lb01 saw {seen:?}");
 }

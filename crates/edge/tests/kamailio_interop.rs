@@ -9,6 +9,11 @@
 //!     call by TGRP to an inside callee (UDP); Kamailio verifies the edge's chain against the
 //!     lab root.
 //!
+//! Also: CANCEL while ringing, mutual TLS (T4) with Kamailio's client certificate, ten sipp calls
+//! over one persistent connection, OPTIONS health, and Kamailio as a record-routing carrier
+//! proxy (`support::kamailio_proxy`): the edge copies Record-Route into its 2xx as UAS and sends
+//! in-dialog requests with the route set as UAC (RFC 3261 §12.1.1, §12.1.2, §12.2.1.1).
+//!
 //! A missing Kamailio or sipp fails the test with the package to install.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
@@ -671,5 +676,261 @@ async fn options_pings_track_kamailio_health() {
         support::wait_event(&mut events, Duration::from_secs(30), |e| matches!(e, EdgeEvent::PeerHealth { .. })).await;
     let Some(EdgeEvent::PeerHealth { peer, up, .. }) = down else { panic!("no PeerHealth after Kamailio stopped") };
     assert!(!up && peer.starts_with(KAMAILIO), "{peer} up={up}");
+    edge.shutdown().await;
+}
+
+// Through a record-routing carrier proxy (route sets, RFC 3261 §12).
+
+const SIPP_UAC_RR: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="inbound call through a record-routing proxy">
+  <send retrans="500">
+    <![CDATA[
+      INVITE sip:+13175551212;tgrp=TG-1;trunk-context=example.com@edge.test SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:+18005550100@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:+13175551212@edge.test>
+      Call-ID: [call_id]
+      CSeq: 1 INVITE
+      Contact: <sip:sipp@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=- 1 1 IN IP4 [local_ip]
+      s=-
+      c=IN IP4 [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/SAVP 0
+      a=rtpmap:0 PCMU/8000
+      a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNk
+
+    ]]>
+  </send>
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="200" rrs="true"/>
+  <send>
+    <![CDATA[
+      ACK [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:+18005550100@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      [last_To:]
+      [routes]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <pause milliseconds="300"/>
+  <send retrans="500">
+    <![CDATA[
+      BYE [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:+18005550100@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      [last_To:]
+      [routes]
+      Call-ID: [call_id]
+      CSeq: 2 BYE
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="200" crlf="true"/>
+</scenario>
+"#;
+
+const SIPP_UAS_RR: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="callee behind a record-routing proxy">
+  <recv request="INVITE" crlf="true" rrs="true"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 180 Ringing
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      [last_Record-Route:]
+      Contact: <sip:sipp@[local_ip]:[local_port]>
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <send retrans="500">
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      [last_Record-Route:]
+      Contact: <sip:sipp@[local_ip]:[local_port]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=- 1 1 IN IP4 [local_ip]
+      s=-
+      c=IN IP4 [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/SAVP 0
+      a=rtpmap:0 PCMU/8000
+      a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNk
+
+    ]]>
+  </send>
+  <recv request="ACK" crlf="true"/>
+  <recv request="BYE"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]>
+  </send>
+</scenario>
+"#;
+
+fn sipp_args(scenario: &std::path::Path, port: u16, messages: &std::path::Path, remote: Option<String>) -> Vec<String> {
+    let mut a: Vec<String> = [
+        "-sf",
+        &scenario.display().to_string(),
+        "-t",
+        "u1",
+        "-i",
+        "127.0.0.1",
+        "-p",
+        &port.to_string(),
+        "-m",
+        "1",
+        "-nostdin",
+        "-timeout",
+        "25s",
+        "-timeout_error",
+        "-trace_msg",
+        "-message_file",
+        &messages.display().to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    a.extend(remote);
+    a
+}
+
+/// Inbound through a record-routing carrier proxy (Kamailio): the edge, as the UAS of leg A,
+/// must copy the INVITE's Record-Route into its 2xx (RFC 3261 §12.1.1) so that the caller's ACK
+/// and BYE come back through the proxy with a route set; without it the proxy refuses the BYE
+/// (404, no route set) and sipp's call fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inbound_2xx_copies_record_route() {
+    use std::time::Duration;
+
+    use tokio::net::UdpSocket;
+
+    use support::kamailio_proxy::{KamailioProxy, ProxyOptions};
+
+    let lab = Lab::new(&[support::EDGE, "proxy.test"]).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let callee = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let trunk = support::trunk(
+        &lab,
+        "carrier",
+        &[],
+        "options_interval_s = 0\n[trunk.inbound]\ntgrp = \"TG-1\"\ntrunk_context = \"example.com\"",
+    );
+    let edge = support::start(support::config(&lab, "", callee.local_addr().unwrap(), &trunk, "")).await;
+    let proxy = KamailioProxy::start(&ProxyOptions {
+        dir: work.path(),
+        chain: &lab.chain("proxy.test"),
+        key: &lab.key("proxy.test"),
+        ca: &lab.root(),
+        edge_name: support::EDGE,
+        edge_tls: edge.local_addr("trunk").unwrap(),
+        ua: "127.0.0.1:9".parse().unwrap(),
+        client_cert: false,
+        record_route: true,
+    });
+    let answer = tokio::spawn(async move { support::callee(&callee, 1, Duration::from_secs(40)).await });
+    let scenario = work.path().join("uac-rr.xml");
+    std::fs::write(&scenario, SIPP_UAC_RR).unwrap();
+    let messages = work.path().join("uac-rr.log");
+    let args = sipp_args(&scenario, trunkgate_testkit::free_udp_port(), &messages, Some(proxy.udp_addr.to_string()));
+    let (ok, out) = support::run_limited("sipp", "sip-tester", &args, 40).await;
+    let trace = std::fs::read_to_string(&messages).unwrap_or_default();
+    let ok_200 = trace.split("----------").find(|m| m.contains("SIP/2.0 200 OK") && m.contains("INVITE")).unwrap_or("");
+    assert!(
+        ok_200.contains("Record-Route:"),
+        "the edge's 200 to the INVITE carries no Record-Route (RFC 3261 §12.1.1):\n{ok_200}"
+    );
+    assert!(ok, "sipp's call through the proxy failed:\n{out}\n{trace}\nproxy log:\n{}", proxy.log_text());
+    let _ = answer.await;
+    edge.shutdown().await;
+}
+
+/// Outbound through a record-routing proxy: the callee's 2xx carries Record-Route; the edge, as
+/// the UAC of leg B, must send its ACK and BYE with the route set as Route header fields (RFC
+/// 3261 §12.1.2, §12.2.1.1). Without them the proxy drops the ACK and refuses the BYE, and the
+/// callee (sipp) never sees either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbound_in_dialog_requests_follow_the_route_set() {
+    use std::time::Duration;
+
+    use tokio::net::UdpSocket;
+    use trunkgate_edge::demo::ua;
+
+    use support::kamailio_proxy::{KamailioProxy, ProxyOptions};
+
+    let lab = Lab::new(&[support::EDGE, "proxy.test"]).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let caller = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let uas_port = trunkgate_testkit::free_udp_port();
+    let proxy = KamailioProxy::start(&ProxyOptions {
+        dir: work.path(),
+        chain: &lab.chain("proxy.test"),
+        key: &lab.key("proxy.test"),
+        ca: &lab.root(),
+        edge_name: support::EDGE,
+        edge_tls: "127.0.0.1:9".parse().unwrap(), // requests toward the edge: none in this call
+        ua: std::net::SocketAddr::from(([127, 0, 0, 1], uas_port)),
+        client_cert: false,
+        record_route: true,
+    });
+    let scenario = work.path().join("uas-rr.xml");
+    std::fs::write(&scenario, SIPP_UAS_RR).unwrap();
+    let messages = work.path().join("uas-rr.log");
+    let args = sipp_args(&scenario, uas_port, &messages, None);
+    let uas = tokio::spawn(async move { support::run_limited("sipp", "sip-tester", &args, 40).await });
+    let trunk = support::trunk(
+        &lab,
+        "carrier",
+        &[("proxy.test", proxy.tls_addr.port())],
+        "options_interval_s = 0\n[trunk.outbound]\nprefixes = [\"+1\"]",
+    );
+    let edge = support::start(support::config(&lab, "", caller.local_addr().unwrap(), &trunk, "")).await;
+    // sipp's UDP socket comes up quickly; the proxy retransmits the INVITE over UDP anyway.
+    let report = ua::call(&caller, edge.local_addr("inside").unwrap(), "+13175551212", Duration::from_millis(300))
+        .await
+        .unwrap();
+    assert_eq!(report.invite_statuses.last(), Some(&200), "{report:?}\nproxy log:\n{}", proxy.log_text());
+    let (ok, out) = uas.await.unwrap();
+    let trace = std::fs::read_to_string(&messages).unwrap_or_default();
+    assert!(
+        ok,
+        "the callee behind the proxy did not get the edge's ACK and BYE:\n{out}\n{trace}\nproxy log:\n{}",
+        proxy.log_text()
+    );
     edge.shutdown().await;
 }
