@@ -41,7 +41,8 @@ fn answer_and_calls_complete_with_a_json_report() {
     BufReader::new(answer.stdout.take().unwrap()).read_line(&mut line).unwrap();
     assert_eq!(line.trim(), format!("answer udp {addr}"));
     let out = trunkgate(&["bench", "calls", &addr, "-t", "udp", "-n", "50", "-w", "5", "--json"]);
-    let _ = answer.kill();
+    // SIGTERM to `timeout`, which passes it on (SIGKILL would orphan the answerer).
+    let _ = Command::new("kill").arg(answer.id().to_string()).status();
     let _ = answer.wait();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
