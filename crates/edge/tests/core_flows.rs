@@ -266,6 +266,10 @@ fn outbound_fails_over_to_the_next_peer_then_503_when_all_are_down() {
         "INVITE sip:+13175551212;tgrp=TG-1;trunk-context=example.com@lb01.voice.use1.pure.cloud:5061;transport=tls SIP/2.0",
         "SPEC S1 Request-URI"
     );
+    // Topology hiding: the trunk sees the edge's name and the peer's, not the PBX.
+    assert_eq!(header(&inv, HeaderName::From).split(";tag=").next().unwrap(), "<sip:2001@edge.customer.test>");
+    assert_eq!(header(&inv, HeaderName::To), "<sip:+13175551212@lb01.voice.use1.pure.cloud>");
+    assert!(!String::from_utf8_lossy(&inv).contains("pbx"), "{}", String::from_utf8_lossy(&inv));
     // The runtime could not connect (refused / handshake failed): next peer.
     c.send_failed(now, key.as_ref());
     let out = txn_of(&mut c);

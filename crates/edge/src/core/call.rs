@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use trunkgate_sip::transaction::response_for;
 use trunkgate_sip::{Method, OwnedMessage, Reliability, TransactionKey, Uri};
 
-use super::leg::{contact_uri, method, record_routes, request_uri, route_uri, status, tag_of, token, without_tag, Leg};
+use super::leg::{
+    contact_uri, method, record_routes, request_uri, route_uri, status, tag_of, token, with_host, without_tag, Leg,
+};
 use super::{media, reason_for, Call, CallRecord, CallState, Core, Dest, LegSel, Origin, Output, TimerKind, Use};
 use crate::config::Side;
 use crate::routing::{inbound_trunk, outbound_trunk, trunk_request_uri};
@@ -201,13 +203,19 @@ impl Core {
             };
             (trunk_request_uri(&trunk_cfg, &number, &spec), dest, local, peer)
         };
+        // Topology hiding: on a trunk leg the identities carry the edge's name and the peer's,
+        // never inside addresses.
+        let (b_from, b_to) = match (&b_dest, inbound) {
+            (Dest::Peer { host, .. }, false) => (with_host(&a_from, &b_local.host), with_host(&a_to, host)),
+            _ => (a_from, a_to),
+        };
         let b = Leg {
             side: if inbound { Side::Inside } else { Side::Trunk },
             call_id: format!("{}@trunkgate", token(12)),
             local_tag: token(6),
             remote_tag: None,
-            local_id: a_from,
-            remote_id: a_to,
+            local_id: b_from,
+            remote_id: b_to,
             local_cseq: 0,
             remote_target: b_target,
             route_set: Vec::new(),
@@ -492,6 +500,9 @@ impl Core {
         };
         tracing::info!(trunk = %trunk.name, peer = %spec, "failing over to the next peer");
         call.b.remote_target = trunk_request_uri(trunk, &call.number, &spec);
+        if let Dest::Peer { host, .. } = &dest {
+            call.b.remote_id = with_host(&call.b.remote_id, host);
+        }
         call.b.dest = dest;
         call.peer = peer;
         call.b.remote_tag = None;

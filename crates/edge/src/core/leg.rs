@@ -59,6 +59,24 @@ pub fn without_tag(value: &[u8]) -> String {
     }
 }
 
+/// A From/To value (without tag) with its host replaced (topology hiding on trunk legs): the
+/// display name and user are kept, port and URI parameters dropped; non-SIP URIs are kept as
+/// they are.
+pub fn with_host(value: &str, host: &str) -> String {
+    let Ok(na) = NameAddr::parse(value.as_bytes()) else { return value.to_string() };
+    if !matches!(na.uri.scheme, trunkgate_sip::Scheme::Sip | trunkgate_sip::Scheme::Sips) {
+        return value.to_string();
+    }
+    let scheme = String::from_utf8_lossy(na.uri.scheme_raw);
+    let user = na.uri.user.map(|u| format!("{}@", String::from_utf8_lossy(u))).unwrap_or_default();
+    let display = match na.display {
+        Some(d) if na.display_quoted => format!("\"{}\" ", String::from_utf8_lossy(d)),
+        Some(d) => format!("{} ", String::from_utf8_lossy(d)),
+        None => String::new(),
+    };
+    format!("{display}<{scheme}:{user}{host}>")
+}
+
 /// The tag of a From/To value.
 pub fn tag_of(value: &[u8]) -> Option<String> {
     NameAddr::parse(value).ok().and_then(|na| na.tag().map(|t| String::from_utf8_lossy(t).into_owned()))
@@ -221,6 +239,16 @@ mod tests {
         assert_eq!(without_tag(v), "\"Alice A\" <sip:alice@example.com>;x=1");
         assert_eq!(tag_of(v).as_deref(), Some("abc"));
         assert_eq!(without_tag(b"sip:bob@example.com;tag=9"), "<sip:bob@example.com>");
+    }
+
+    #[test]
+    fn hosts_are_hidden() {
+        assert_eq!(
+            with_host("\"Alice\" <sip:2001@10.0.0.10:5060;user=phone>", "edge.example"),
+            "\"Alice\" <sip:2001@edge.example>"
+        );
+        assert_eq!(with_host("<sip:10.0.0.10>", "edge.example"), "<sip:edge.example>");
+        assert_eq!(with_host("<tel:+13175551212>", "edge.example"), "<tel:+13175551212>");
     }
 
     #[test]
