@@ -354,3 +354,40 @@ fn two_hundred_is_retransmitted_to_a_udp_caller_until_the_ack() {
         assert!(txn_of(&mut c).iter().all(|(_, b, _)| start_line(b) != "SIP/2.0 200 OK"), "no 2xx after the ACK");
     }
 }
+
+#[test]
+fn draining_refuses_new_calls_and_lets_calls_in_progress_finish() {
+    let mut c = core();
+    let t0 = Instant::now();
+    c.handle_message(t0, trunk_origin(&[]), &invite(TGRP_URI, "TLS", 70));
+    let (out, _) = sent(&mut c);
+    let b_inv = out[1].1.clone();
+    c.handle_message(t0, inside_origin(), &respond(&b_inv, 200, "OK", "pbx1"));
+    let _ = sent(&mut c);
+    c.drain();
+    assert!(c.is_draining());
+    // A new call is refused with 503 and Retry-After …
+    let second = String::from_utf8(invite(TGRP_URI, "TLS", 70))
+        .unwrap()
+        .replace("z9hG4bKa1", "z9hG4bKa3")
+        .replace("call-1@carrier", "call-3@carrier");
+    c.handle_message(t0, trunk_origin(&[]), second.as_bytes());
+    let (out, _) = sent(&mut c);
+    let last = &out.last().unwrap().1;
+    assert_eq!(start_line(last), "SIP/2.0 503 Service Unavailable");
+    assert_eq!(header(last, HeaderName::RetryAfter), "30");
+    // … while the call in progress still ends normally.
+    assert_eq!(c.calls_in_progress(), 1);
+    let b_call_id = header(&b_inv, HeaderName::CallId);
+    let b_from = header(&b_inv, HeaderName::From);
+    let bye = format!(
+        "BYE sip:trunkgate@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKbye9\r\nMax-Forwards: 70\r\n\
+         From: <sip:+13175551212@edge.customer.test>;tag=pbx1\r\nTo: {b_from}\r\nCall-ID: {b_call_id}\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n"
+    );
+    c.handle_message(t0, inside_origin(), bye.as_bytes());
+    let (out, ended) = sent(&mut c);
+    assert_eq!(start_line(&out[0].1), "SIP/2.0 200 OK");
+    assert_eq!(ended.len(), 1);
+    assert_eq!(ended[0].result, "completed");
+    assert_eq!(c.calls_in_progress(), 0);
+}
