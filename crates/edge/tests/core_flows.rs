@@ -391,3 +391,65 @@ fn draining_refuses_new_calls_and_lets_calls_in_progress_finish() {
     assert_eq!(ended[0].result, "completed");
     assert_eq!(c.calls_in_progress(), 0);
 }
+
+#[test]
+fn reinvite_and_info_are_relayed_within_the_dialog() {
+    let mut c = core();
+    let t0 = Instant::now();
+    c.handle_message(t0, trunk_origin(&[]), &invite(TGRP_URI, "TLS", 70));
+    let (out, _) = sent(&mut c);
+    let b_inv = out[1].1.clone();
+    c.handle_message(t0, inside_origin(), &respond(&b_inv, 200, "OK", "pbx1"));
+    let (out, _) = sent(&mut c);
+    let to = header(&out[0].1, HeaderName::To);
+    // The carrier sends a re-INVITE (hold) in the dialog: it goes to the PBX with the B leg's
+    // identifiers and the next CSeq, and the PBX's 200 comes back with the edge's Contact.
+    let hold_sdp = "v=0\r\no=- 1 2 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\na=sendonly\r\n";
+    let reinvite = format!(
+        "INVITE sip:trunkgate@edge.customer.test:5061;transport=tls SIP/2.0\r\nVia: SIP/2.0/TLS 192.0.2.10:5061;branch=z9hG4bKre1\r\n\
+         Max-Forwards: 70\r\nFrom: \"Carrier\" <sip:+18005550100@sbc.carrier.test>;tag=ft1\r\nTo: {to}\r\nCall-ID: call-1@carrier\r\n\
+         CSeq: 11 INVITE\r\nContact: <sip:carrier@sbc.carrier.test:5061;transport=tls>\r\nContent-Type: application/sdp\r\n\
+         Content-Length: {}\r\n\r\n{hold_sdp}",
+        hold_sdp.len()
+    );
+    c.handle_message(t0, trunk_origin(&[]), reinvite.as_bytes());
+    let (out, _) = sent(&mut c);
+    let (dest, re_b) = out.iter().find(|(_, b)| start_line(b).starts_with("INVITE")).cloned().unwrap();
+    assert_eq!(dest, Dest::Udp { listener: 1, addr: "127.0.0.1:5070".parse().unwrap() });
+    assert_eq!(start_line(&re_b), "INVITE sip:pbx@127.0.0.1:5070 SIP/2.0", "to the PBX's Contact");
+    assert_eq!(header(&re_b, HeaderName::CallId), header(&b_inv, HeaderName::CallId));
+    assert_eq!(header(&re_b, HeaderName::CSeq), "2 INVITE");
+    assert!(header(&re_b, HeaderName::To).ends_with(";tag=pbx1"));
+    assert!(String::from_utf8_lossy(&re_b).contains("a=sendonly"), "the SDP is relayed");
+    c.handle_message(t0, inside_origin(), &respond(&re_b, 200, "OK", "pbx1"));
+    let (out, _) = sent(&mut c);
+    let ok = out.iter().find(|(_, b)| start_line(b) == "SIP/2.0 200 OK").unwrap();
+    assert_eq!(ok.0, Dest::Conn(7));
+    assert_eq!(header(&ok.1, HeaderName::CSeq), "11 INVITE");
+    assert_eq!(header(&ok.1, HeaderName::Contact), "<sip:trunkgate@edge.customer.test:5061;transport=tls>");
+    // INFO (DTMF) from the PBX goes to the carrier; its 200 comes back to the PBX.
+    let b_call_id = header(&b_inv, HeaderName::CallId);
+    let b_from = header(&b_inv, HeaderName::From);
+    let body = "Signal=5\r\nDuration=160\r\n";
+    let info = format!(
+        "INFO sip:trunkgate@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKinfo1\r\nMax-Forwards: 70\r\n\
+         From: <sip:+13175551212@edge.customer.test>;tag=pbx1\r\nTo: {b_from}\r\nCall-ID: {b_call_id}\r\nCSeq: 3 INFO\r\n\
+         Content-Type: application/dtmf-relay\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    c.handle_message(t0, inside_origin(), info.as_bytes());
+    let (out, _) = sent(&mut c);
+    let (dest, info_a) = out.iter().find(|(_, b)| start_line(b).starts_with("INFO")).cloned().unwrap();
+    assert_eq!(dest, Dest::Peer { trunk: 0, host: "sbc.carrier.test".into(), port: 5061 });
+    assert_eq!(header(&info_a, HeaderName::CallId), "call-1@carrier");
+    assert!(String::from_utf8_lossy(&info_a).ends_with(body));
+    let resp = {
+        let m = parse_datagram(&info_a, &Limits::default()).unwrap();
+        response_to(&m, 200, "OK", None).to_bytes()
+    };
+    c.handle_message(t0, trunk_origin(&[]), &resp);
+    let (out, _) = sent(&mut c);
+    let back = out.iter().find(|(_, b)| start_line(b) == "SIP/2.0 200 OK").unwrap();
+    assert_eq!(header(&back.1, HeaderName::CSeq), "3 INFO");
+    assert!(matches!(back.0, Dest::Udp { .. }));
+}
