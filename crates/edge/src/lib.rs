@@ -13,9 +13,12 @@
 //! configuration; [`routing`] is routing as data; [`demo`] runs two edges and a call through
 //! them.
 //!
-//! What it does not do (yet): anchor media (SDP passes through unchanged; issue 8), resolve
-//! NAPTR/SRV (peers are host names resolved by A/AAAA or mapped in the trunk's `connect`
-//! table), or serve an admin API.
+//! Media is anchored per call through `trunkgate-media` (SRTP with SDES keys on trunk legs,
+//! plain RTP inside; SPEC M1, M2); trunk peers given as bare domains are resolved per RFC 3263
+//! through `trunkgate-resolve`.
+//!
+//! What it does not do (yet): serve an admin API listing live connections (SPEC O1), or reload
+//! its configuration without a restart.
 
 pub mod config;
 pub mod core;
