@@ -9,6 +9,7 @@
 //! [`crate::routing`]. Leg A is where the INVITE came from, leg B the one the edge originates.
 
 mod call;
+mod dialog;
 mod health;
 pub mod leg;
 mod media;
