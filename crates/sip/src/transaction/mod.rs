@@ -46,6 +46,32 @@
 //! INVITE server offers [`ServerInvite::send_trying`]. Transport selection, DNS failover and the
 //! Via `received`/`rport` return address are the caller's (it keeps them in the table's `R`).
 
+/// The output side every machine shares (each keeps an `out: Outbox` and `timers: Timers`):
+/// `poll_transmit`, `poll_event`, `poll_timeout`, `next_timer`.
+macro_rules! machine_outputs {
+    () => {
+        /// The next message to send.
+        pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+            self.out.transmits.pop_front()
+        }
+
+        /// The next event for the TU.
+        pub fn poll_event(&mut self) -> Option<Event> {
+            self.out.events.pop_front()
+        }
+
+        /// The next deadline; `None` once terminated.
+        pub fn poll_timeout(&self) -> Option<Instant> {
+            self.timers.next().map(|(_, at)| at)
+        }
+
+        /// The next timer and its deadline.
+        pub fn next_timer(&self) -> Option<(Timer, Instant)> {
+            self.timers.next()
+        }
+    };
+}
+
 mod build;
 mod client_invite;
 mod client_non_invite;

@@ -160,25 +160,7 @@ impl ServerNonInvite {
         }
     }
 
-    /// The next message to send.
-    pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
-        self.out.transmits.pop_front()
-    }
-
-    /// The next event for the TU.
-    pub fn poll_event(&mut self) -> Option<Event> {
-        self.out.events.pop_front()
-    }
-
-    /// The next deadline.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.next().map(|(_, at)| at)
-    }
-
-    /// The next timer and its deadline.
-    pub fn next_timer(&self) -> Option<(Timer, Instant)> {
-        self.timers.next()
-    }
+    machine_outputs!();
 }
 
 #[cfg(test)]
