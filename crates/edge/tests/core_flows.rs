@@ -44,6 +44,12 @@ trunk_context = "example.com"
 prefixes = ["+1"]
 
 [[trunk]]
+name = "inbound-only"
+profile = "byoc-cloud"
+[trunk.inbound]
+dnis = ["+4989*"]
+
+[[trunk]]
 name = "mutual-carrier"
 profile = "mutual"
 allowed_subjects = ["sbc.carrier.test"]
@@ -452,4 +458,32 @@ fn reinvite_and_info_are_relayed_within_the_dialog() {
     let back = out.iter().find(|(_, b)| start_line(b) == "SIP/2.0 200 OK").unwrap();
     assert_eq!(header(&back.1, HeaderName::CSeq), "3 INFO");
     assert!(matches!(back.0, Dest::Udp { .. }));
+}
+
+#[test]
+fn an_unverified_inbound_connection_is_never_reused_for_requests() {
+    // Inbound on a trunk without peers, from a peer with no client certificate whose Contact is an
+    // IP address: the BYE must not go back over the unverified inbound connection (issue 7, RFC
+    // 5923 rule); it is addressed to the IP, which the trunk's TLS profile will have to verify.
+    let mut c = core();
+    let t0 = Instant::now();
+    let inv = String::from_utf8(invite("sip:+4989123456@edge.customer.test", "TLS", 70))
+        .unwrap()
+        .replace("<sip:carrier@sbc.carrier.test:5061;transport=tls>", "<sip:carrier@192.0.2.10:5061;transport=tls>");
+    c.handle_message(t0, trunk_origin(&[]), inv.as_bytes());
+    let (out, _) = sent(&mut c);
+    let b_inv = out.iter().find(|(_, b)| start_line(b).starts_with("INVITE")).unwrap().1.clone();
+    c.handle_message(t0, inside_origin(), &respond(&b_inv, 200, "OK", "pbx1"));
+    let _ = sent(&mut c);
+    let b_call_id = header(&b_inv, HeaderName::CallId);
+    let b_from = header(&b_inv, HeaderName::From);
+    let bye = format!(
+        "BYE sip:trunkgate@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKbye7\r\nMax-Forwards: 70\r\n\
+         From: <sip:+4989123456@edge.customer.test>;tag=pbx1\r\nTo: {b_from}\r\nCall-ID: {b_call_id}\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n"
+    );
+    c.handle_message(t0, inside_origin(), bye.as_bytes());
+    let (out, _) = sent(&mut c);
+    let (dest, _) = out.iter().find(|(_, b)| start_line(b).starts_with("BYE")).unwrap();
+    assert_ne!(*dest, Dest::Conn(7), "never over the unverified inbound connection");
+    assert_eq!(*dest, Dest::Peer { trunk: 1, host: "192.0.2.10".into(), port: 5061 });
 }

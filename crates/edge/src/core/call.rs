@@ -285,7 +285,17 @@ impl Core {
         if !origin.verified_names.is_empty() {
             return origin.reply.clone();
         }
-        self.peer_dest(trunk, 0).map_or_else(|| origin.reply.clone(), |(d, _)| d)
+        if let Some((d, _)) = self.peer_dest(trunk, 0) {
+            return d;
+        }
+        // No name to verify anywhere: address the Contact's IP and let the trunk's profile decide
+        // (byoc-cloud refuses IP identities, T7, and the refusal is logged with its reason). The
+        // unverified inbound connection is never reused for requests (fail closed).
+        let (host, port) = Uri::parse(contact.as_bytes())
+            .ok()
+            .and_then(|u| u.host.map(|h| (h.to_text(), u.port.unwrap_or(5061))))
+            .unwrap_or_else(|| (origin.peer.ip().to_string(), 5061));
+        Dest::Peer { trunk, host, port }
     }
 
     /// Sends (or re-sends, on failover) the INVITE on leg B. False when it could not start.
