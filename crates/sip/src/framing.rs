@@ -61,6 +61,17 @@ impl StreamFramer {
         self.buf.get(self.start..).unwrap_or_default()
     }
 
+    /// Frees the buffer when it holds nothing, so that an idle connection keeps no memory for a
+    /// burst it has already framed; returns whether it did. A partial message is kept.
+    pub fn release_if_empty(&mut self) -> bool {
+        if self.has_partial() || self.buf.capacity() == 0 {
+            return false;
+        }
+        self.buf = Vec::new();
+        self.start = 0;
+        true
+    }
+
     /// Whether a partial message is waiting for more bytes (for idle/slowloris timeouts).
     pub fn has_partial(&self) -> bool {
         !self.pending().is_empty()
@@ -203,5 +214,21 @@ mod tests {
             f.push(raw);
             assert!(f.next_frame().is_err());
         }
+    }
+
+    #[test]
+    fn releases_its_buffer_only_when_nothing_is_pending() {
+        let mut f = StreamFramer::new(Limits::default());
+        assert!(!f.release_if_empty(), "nothing allocated yet");
+        f.push(MSG);
+        f.push(&MSG[..10]);
+        assert_eq!(f.next_frame().unwrap(), Some(Frame::Message(MSG.to_vec())));
+        assert!(!f.release_if_empty(), "a partial message is kept");
+        f.push(&MSG[10..]);
+        assert_eq!(f.next_frame().unwrap(), Some(Frame::Message(MSG.to_vec())));
+        assert!(f.release_if_empty(), "an emptied buffer is freed");
+        assert_eq!(f.buf.capacity(), 0);
+        f.push(MSG);
+        assert_eq!(f.next_frame().unwrap(), Some(Frame::Message(MSG.to_vec())), "and used again");
     }
 }
