@@ -94,8 +94,8 @@ impl Writer {
         self.0.wake.notify_one();
     }
 
-    /// Moves queued messages into `out` (empty on entry): the first by move, the following ones
-    /// appended up to [`WRITE_BURST`]. When nothing is queued: `Err(closed)`.
+    /// Moves queued messages into `out` (empty on entry): a lone message by move, several
+    /// coalesced up to [`WRITE_BURST`]. When nothing is queued: `Err(closed)`.
     fn take(&self, out: &mut Vec<u8>) -> Result<(), bool> {
         let Ok(mut st) = self.0.state.lock() else { return Err(true) };
         let Some(first) = st.items.pop_front() else {
@@ -104,13 +104,26 @@ impl Writer {
             }
             return Err(st.closed);
         };
-        *out = first;
-        while out.len() < WRITE_BURST {
-            match st.items.pop_front() {
-                Some(more) => out.extend_from_slice(&more),
-                None => break,
+        // One allocation for the burst, sized first (appending to `first` would reallocate as
+        // it grows).
+        let (mut total, mut more) = (first.len(), 0);
+        for m in &st.items {
+            if total >= WRITE_BURST {
+                break;
             }
+            total += m.len();
+            more += 1;
         }
+        if more == 0 {
+            *out = first;
+            return Ok(());
+        }
+        let mut burst = Vec::with_capacity(total);
+        burst.extend_from_slice(&first);
+        for m in st.items.drain(..more) {
+            burst.extend_from_slice(&m);
+        }
+        *out = burst;
         Ok(())
     }
 }
