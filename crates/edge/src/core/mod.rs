@@ -16,10 +16,11 @@ mod media;
 mod stateless;
 pub mod types;
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use trunkgate_sip::transaction::{Event, TableEvent};
+use trunkgate_sip::FastMap;
 use trunkgate_sip::{
     looks_like_request, parse_datagram, parse_stream_message, validate_request, validate_response, Incoming, Limits,
     Method, Policy, Reliability, Scheme, TimerConfig, TransactionKey, TransactionTable,
@@ -130,11 +131,11 @@ pub struct Core {
     pub(crate) policy: Policy,
     pub(crate) timers_cfg: TimerConfig,
     pub(crate) table: TransactionTable<Dest>,
-    pub(crate) calls: HashMap<u64, Call>,
-    pub(crate) dialogs: HashMap<(String, String), (u64, LegSel)>,
-    pub(crate) uses: HashMap<TransactionKey, Use>,
-    pub(crate) origins: HashMap<TransactionKey, Origin>,
-    pub(crate) conn_sides: HashMap<ConnId, Side>,
+    pub(crate) calls: FastMap<u64, Call>,
+    pub(crate) dialogs: FastMap<(String, String), (u64, LegSel)>,
+    pub(crate) uses: FastMap<TransactionKey, Use>,
+    pub(crate) origins: FastMap<TransactionKey, Origin>,
+    pub(crate) conn_sides: FastMap<ConnId, Side>,
     pub(crate) health: Vec<Vec<health::PeerState>>,
     pub(crate) timers: BTreeSet<(Instant, TimerKind)>,
     pub(crate) out: VecDeque<Output>,
@@ -197,11 +198,11 @@ impl Core {
             policy,
             timers_cfg,
             table,
-            calls: HashMap::new(),
-            dialogs: HashMap::new(),
-            uses: HashMap::new(),
-            origins: HashMap::new(),
-            conn_sides: HashMap::new(),
+            calls: FastMap::default(),
+            dialogs: FastMap::default(),
+            uses: FastMap::default(),
+            origins: FastMap::default(),
+            conn_sides: FastMap::default(),
             health,
             timers: BTreeSet::new(),
             out: VecDeque::new(),

@@ -7,11 +7,11 @@ mod conn;
 mod listen;
 mod outbound;
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use trunkgate_sip::FastMap;
 
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{broadcast, mpsc};
@@ -228,9 +228,9 @@ impl Edge {
             rx,
             udp,
             clients,
-            conns: HashMap::new(),
-            by_key: HashMap::new(),
-            pending: HashMap::new(),
+            conns: FastMap::default(),
+            by_key: FastMap::default(),
+            pending: FastMap::default(),
         };
         let core = tokio::spawn(task.run());
         Ok(Edge { addrs, events, inputs, core, listeners })
@@ -269,9 +269,9 @@ struct CoreTask {
     rx: mpsc::Receiver<Input>,
     udp: Vec<Option<Arc<UdpSocket>>>,
     clients: Vec<Arc<TlsClient>>,
-    conns: HashMap<ConnId, ConnHandle>,
-    by_key: HashMap<Dest, ConnId>,
-    pending: HashMap<Dest, Vec<Queued>>,
+    conns: FastMap<ConnId, ConnHandle>,
+    by_key: FastMap<Dest, ConnId>,
+    pending: FastMap<Dest, Vec<Queued>>,
 }
 
 impl CoreTask {

@@ -10,7 +10,7 @@
 //! Deadlines are indexed in a `BTreeSet`, so [`TransactionTable::poll_timeout`] is O(log n) and
 //! [`TransactionTable::handle_timeout`] touches only the transactions that are due.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::time::Instant;
 
 use crate::builder::OwnedMessage;
@@ -81,8 +81,8 @@ struct Entry<R> {
 pub struct TransactionTable<R> {
     config: TimerConfig,
     capacity: usize,
-    entries: HashMap<TransactionKey, Entry<R>>,
-    by_id: HashMap<u64, TransactionKey>,
+    entries: crate::FastMap<TransactionKey, Entry<R>>,
+    by_id: crate::FastMap<u64, TransactionKey>,
     deadlines: BTreeSet<(Instant, u64)>,
     next_id: u64,
     transmits: VecDeque<Transmit<R>>,
@@ -97,8 +97,8 @@ impl<R: Clone> TransactionTable<R> {
         TransactionTable {
             config,
             capacity,
-            entries: HashMap::new(),
-            by_id: HashMap::new(),
+            entries: crate::FastMap::default(),
+            by_id: crate::FastMap::default(),
             deadlines: BTreeSet::new(),
             next_id: 0,
             transmits: VecDeque::new(),
