@@ -173,12 +173,19 @@ handshakes)
   printf "openssl speed (one core): RSA-2048 sign %.0f/s, ECDH P-384 %.0f op/s\n" "$RSA" "$ECDH"
   printf "  bound ECDHE-RSA P-384: %.0f/s counting one ECDH op (1/(1/sign+1/ecdh)); %.0f/s counting the two scalar multiplications a server does (key generation + derivation: 1/(1/sign+2/ecdh))\n" "$BOUND_E" "$BOUND_E2"
   printf "  bound TLS_RSA: %.0f/s (one RSA-2048 private operation per handshake)\n" "$BOUND_R"
+  # The same bound on the OpenSSL the edge links (vendored, may differ from the system's).
+  LSPEED=$("$TG" bench speed --seconds 2 --json 2>/dev/null)
+  L_E=$(echo "$LSPEED" | jq -r '.bound_ecdhe_rsa_p384 // 0'); L_R=$(echo "$LSPEED" | jq -r '.bound_tls_rsa // 0')
+  printf "trunkgate bench speed (%s, one core): RSA-2048 sign %.0f/s, P-384 keygen %.0f/s, ECDH %.0f/s\n" \
+    "$(echo "$LSPEED" | jq -r .library)" "$(echo "$LSPEED" | jq -r .rsa2048_sign_per_s)" \
+    "$(echo "$LSPEED" | jq -r .p384_keygen_per_s)" "$(echo "$LSPEED" | jq -r .p384_derive_per_s)"
+  printf "  bound ECDHE-RSA P-384 (sign + keygen + derive): %.0f/s; bound TLS_RSA (one private operation): %.0f/s\n" "$L_E" "$L_R"
   echo "Full TLS 1.2 handshakes + one OPTIONS per connection, 8 at once, ECDHE-RSA-AES256-GCM-SHA384 on P-384 — goal 85% of the bound"
-  ab hs-ecdhe "bound $(printf %.0f "$BOUND_E") or $(printf %.0f "$BOUND_E2")/core-s; 85%: $(printf %.0f "$(echo "$BOUND_E*0.85" | bc -l)") or $(printf %.0f "$(echo "$BOUND_E2*0.85" | bc -l)")" \
+  ab hs-ecdhe "openssl speed bound $(printf %.0f "$BOUND_E") or $(printf %.0f "$BOUND_E2")/core-s, 85%: $(printf %.0f "$(echo "$BOUND_E*0.85" | bc -l)") or $(printf %.0f "$(echo "$BOUND_E2*0.85" | bc -l)"); linked-library bound $(printf %.0f "$L_E"), 85%: $(printf %.0f "$(echo "$L_E*0.85" | bc -l)")" \
      handshakes 127.0.0.1:$E_TLS -c 8 -d "$DUR" -n 100000 --ciphers ECDHE-RSA-AES256-GCM-SHA384 --groups P-384 --tls-version 1.2 --source $SRC \
      -- handshakes 127.0.0.1:$K_TLS -c 8 -d "$DUR" -n 100000 --ciphers ECDHE-RSA-AES256-GCM-SHA384 --groups P-384 --tls-version 1.2 --source $SRC
   echo "Full TLS 1.2 handshakes, TLS_RSA_WITH_AES_128_GCM_SHA256 (AES128-GCM-SHA256) — goal 85% of the bound"
-  ab hs-rsa "bound $(printf %.0f "$BOUND_R")/core-s; 85%: $(printf %.0f "$(echo "$BOUND_R*0.85" | bc -l)")" \
+  ab hs-rsa "openssl speed bound $(printf %.0f "$BOUND_R")/core-s, 85%: $(printf %.0f "$(echo "$BOUND_R*0.85" | bc -l)"); linked-library bound $(printf %.0f "$L_R"), 85%: $(printf %.0f "$(echo "$L_R*0.85" | bc -l)")" \
      handshakes 127.0.0.1:$E_TLS -c 8 -d "$DUR" -n 100000 --ciphers AES128-GCM-SHA256 --tls-version 1.2 --source $SRC \
      -- handshakes 127.0.0.1:$K_TLS -c 8 -d "$DUR" -n 100000 --ciphers AES128-GCM-SHA256 --tls-version 1.2 --source $SRC ;;
 idle)
@@ -195,7 +202,7 @@ idle)
         out="$W/idle-$n-$who-$rep.json"
         timeout 900 "$TG" bench idle 127.0.0.1:$port -c "$n" -w 16 -d 600 --hold-ms 500 --ciphers AES256-GCM-SHA384 --tls-version 1.2 \
           --source $SRC --json --quiet --server-pid "$SERVER_PID" > "$out" 2> "$W/idle.err"
-        jq -r --arg who $who --arg rep $rep '"  idle \(.open_connections) \($who) run \($rep): VmRSS \(.server.rss_kb_before) → \(.server.rss_kb_after) kB, PSS \(.server.pss_kb_before) → \(.server.pss_kb_after) kB → \(.server_rss_bytes_per_conn|floor) B (RSS) / \(.server_pss_bytes_per_conn|floor) B (PSS) per connection; failed \(.failed) \(.failures|tostring)"' "$out" 2>/dev/null || echo "  idle $who: no report"
+        jq -r --arg who $who --arg rep $rep '"  idle \(.open_connections) \($who) run \($rep): VmRSS \(.server.rss_kb_before) → \(.server.rss_kb_after) kB, PSS \(.server.pss_kb_before) → \(.server.pss_kb_after) kB → \(.server_rss_bytes_per_conn|floor) B (RSS) / \(.server_pss_bytes_per_conn|floor) B (PSS) per connection; marginal (\(.open_at_mid) → \(.open_connections)) \(.server_rss_bytes_per_conn_marginal // 0|floor) B / \(.server_pss_bytes_per_conn_marginal // 0|floor) B; failed \(.failed) \(.failures|tostring)"' "$out" 2>/dev/null || echo "  idle $who: no report"
         stop_server
       done
     done

@@ -26,6 +26,7 @@ mod modes;
 pub mod msg;
 pub mod net;
 pub mod procfs;
+pub mod speed;
 pub mod stats;
 
 use std::io::IsTerminal;
@@ -228,6 +229,7 @@ pub async fn run_async(cfg: &BenchConfig) -> Result<Report, BenchError> {
         None
     };
     let mut server_after = None;
+    let (mut server_mid, mut open_mid) = (None::<procfs::Snapshot>, 0u64);
     let mut open = 0;
     let cfg2 = cfg.clone();
     match cfg.mode {
@@ -235,7 +237,16 @@ pub async fn run_async(cfg: &BenchConfig) -> Result<Report, BenchError> {
         Mode::Handshakes => modes::handshakes(&cfg2, &connector, &shared).await,
         Mode::Calls => modes::calls(&cfg2, &connector, &shared).await,
         Mode::Idle => {
-            let held = modes::idle_open(&cfg2, &connector, &shared).await;
+            // Two phases with a measurement after each: the growth in the second half is the
+            // marginal cost of a connection.
+            let half = count.map(|c| c / 2).filter(|&h| h > 0);
+            let mut held = modes::idle_open(&cfg2, &connector, &shared, half).await;
+            if half.is_some() {
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+                open_mid = held.len() as u64;
+                server_mid = (!cfg.server_pids.is_empty()).then(|| procfs::Snapshot::take(&cfg.server_pids));
+                held.extend(modes::idle_open(&cfg2, &connector, &shared, None).await);
+            }
             open = held.len() as u64;
             // Let the server settle, measure with everything open, then hold.
             tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -265,12 +276,17 @@ pub async fn run_async(cfg: &BenchConfig) -> Result<Report, BenchError> {
                 rss_kb_after: a.rss_kb,
                 pss_kb_before: b.pss_kb,
                 pss_kb_after: a.pss_kb,
+                rss_kb_mid: server_mid.as_ref().map(|m| m.rss_kb),
+                pss_kb_mid: server_mid.as_ref().map(|m| m.pss_kb),
             })
         }
         _ => None,
     };
     let per_conn = |before: u64, after: u64| {
         (cfg.mode == Mode::Idle && open > 0).then(|| (after as f64 - before as f64) * 1024.0 / open as f64)
+    };
+    let marginal = |mid: u64, after: u64| {
+        (open > open_mid).then(|| (after as f64 - mid as f64) * 1024.0 / (open - open_mid) as f64)
     };
     let elapsed_s = elapsed.as_secs_f64();
     Ok(Report {
@@ -292,6 +308,9 @@ pub async fn run_async(cfg: &BenchConfig) -> Result<Report, BenchError> {
         open_connections: open,
         server_rss_bytes_per_conn: server.as_ref().and_then(|s| per_conn(s.rss_kb_before, s.rss_kb_after)),
         server_pss_bytes_per_conn: server.as_ref().and_then(|s| per_conn(s.pss_kb_before, s.pss_kb_after)),
+        open_at_mid: open_mid,
+        server_rss_bytes_per_conn_marginal: server.as_ref().and_then(|s| marginal(s.rss_kb_mid?, s.rss_kb_after)),
+        server_pss_bytes_per_conn_marginal: server.as_ref().and_then(|s| marginal(s.pss_kb_mid?, s.pss_kb_after)),
         server,
     })
 }

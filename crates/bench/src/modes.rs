@@ -258,9 +258,15 @@ pub(crate) async fn handshakes(cfg: &BenchConfig, conn: &SslConnector, shared: &
     while set.join_next().await.is_some() {}
 }
 
-/// Opens up to `count` TLS connections, `window` handshakes at once, and returns them (as bare
-/// sockets: the client keeps no TLS state for an idle connection, so it can hold many).
-pub(crate) async fn idle_open(cfg: &BenchConfig, conn: &SslConnector, shared: &Arc<Shared>) -> Vec<OwnedFd> {
+/// Opens TLS connections up to `count` (and below `upto`), `window` handshakes at once, and
+/// returns them (as bare sockets: the client keeps no TLS state for an idle connection, so it
+/// can hold many).
+pub(crate) async fn idle_open(
+    cfg: &BenchConfig,
+    conn: &SslConnector,
+    shared: &Arc<Shared>,
+    upto: Option<u64>,
+) -> Vec<OwnedFd> {
     let held = Arc::new(Mutex::new(Vec::new()));
     let rate = worker_rate(cfg, cfg.window);
     let mut set = JoinSet::new();
@@ -268,7 +274,7 @@ pub(crate) async fn idle_open(cfg: &BenchConfig, conn: &SslConnector, shared: &A
         let (cfg, conn, shared, held) = (cfg.clone(), conn.clone(), shared.clone(), held.clone());
         set.spawn(async move {
             let mut pacer = Pacer::new(rate);
-            while let Some(i) = shared.claim() {
+            while let Some(i) = shared.claim_within(upto) {
                 pacer.wait().await;
                 let t0 = Instant::now();
                 let open = async {

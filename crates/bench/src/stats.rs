@@ -181,6 +181,17 @@ impl Shared {
         }
     }
 
+    /// Like [`Shared::claim`], and also below `limit` (an idle run opens its connections in two
+    /// phases).
+    pub fn claim_within(&self, limit: Option<u64>) -> Option<u64> {
+        let n = self.claim()?;
+        if limit.is_some_and(|l| n >= l) {
+            self.started.fetch_sub(1, Ordering::Relaxed);
+            return None;
+        }
+        Some(n)
+    }
+
     /// Stops handing out operations.
     pub fn stop(&self) {
         self.stop.store(true, Ordering::Relaxed);
@@ -237,6 +248,10 @@ pub struct ServerUsage {
     pub pss_kb_before: u64,
     /// Proportional set size at the end, kB.
     pub pss_kb_after: u64,
+    /// Idle mode: VmRSS with half of the connections open, kB.
+    pub rss_kb_mid: Option<u64>,
+    /// Idle mode: PSS with half of the connections open, kB.
+    pub pss_kb_mid: Option<u64>,
 }
 
 /// The final report.
@@ -274,6 +289,14 @@ pub struct Report {
     pub server_rss_bytes_per_conn: Option<f64>,
     /// Idle mode: server memory growth per open connection, bytes (PSS based).
     pub server_pss_bytes_per_conn: Option<f64>,
+    /// Idle mode: connections open at the midpoint measurement.
+    pub open_at_mid: u64,
+    /// Idle mode: growth from the midpoint to the end per connection opened in between, bytes
+    /// (VmRSS): the marginal cost of one more connection, without one-time costs such as
+    /// thread stacks, allocator arenas and bounded rings filling up in the first half.
+    pub server_rss_bytes_per_conn_marginal: Option<f64>,
+    /// Idle mode: the same, PSS based.
+    pub server_pss_bytes_per_conn_marginal: Option<f64>,
     /// The server, when `--server-pid` was given.
     pub server: Option<ServerUsage>,
 }
@@ -317,6 +340,13 @@ impl Report {
         if let (Some(r), Some(p)) = (self.server_rss_bytes_per_conn, self.server_pss_bytes_per_conn) {
             let _ = writeln!(t, "  per conn  {r:.0} B (VmRSS), {p:.0} B (PSS)");
         }
+        if let (Some(r), Some(p)) = (self.server_rss_bytes_per_conn_marginal, self.server_pss_bytes_per_conn_marginal) {
+            let _ = writeln!(
+                t,
+                "  marginal  {r:.0} B (VmRSS), {p:.0} B (PSS) per connection from {} to {} open",
+                self.open_at_mid, self.open_connections
+            );
+        }
         t
     }
 }
@@ -345,5 +375,16 @@ mod tests {
         let s = Shared::new(Some(3), Duration::from_secs(60));
         assert_eq!((s.claim(), s.claim(), s.claim(), s.claim()), (Some(0), Some(1), Some(2), None));
         assert_eq!(s.started.load(Ordering::Relaxed), 3);
+    }
+
+    #[test]
+    fn claim_within_stops_at_the_phase_limit_then_the_count() {
+        let s = Shared::new(Some(4), Duration::from_secs(60));
+        assert_eq!(
+            (s.claim_within(Some(2)), s.claim_within(Some(2)), s.claim_within(Some(2))),
+            (Some(0), Some(1), None)
+        );
+        assert_eq!((s.claim_within(None), s.claim_within(None), s.claim_within(None)), (Some(2), Some(3), None));
+        assert_eq!(s.started.load(Ordering::Relaxed), 4);
     }
 }

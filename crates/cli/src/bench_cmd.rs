@@ -32,6 +32,20 @@ enum BenchCmd {
     Answer(AnswerArgs),
     /// Write the benchmark's throwaway PKI and an edge configuration into DIR (bench/run.sh).
     Setup(SetupArgs),
+    /// The crypto bound of a full handshake on the OpenSSL trunkgate links: RSA-2048 sign and
+    /// decrypt, P-384 key generation and ECDH, one thread (compare with `openssl speed rsa2048
+    /// ecdhp384`, which measures the system library).
+    Speed(SpeedArgs),
+}
+
+#[derive(Debug, Args)]
+struct SpeedArgs {
+    /// Seconds per operation.
+    #[arg(long, default_value_t = 2.0)]
+    seconds: f64,
+    /// Print the figures as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -196,6 +210,19 @@ fn load(mode: Mode, a: LoadArgs) -> anyhow::Result<ExitCode> {
     Ok(if report.failed == 0 && report.ok > 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
+fn speed(a: SpeedArgs) -> anyhow::Result<ExitCode> {
+    if !(a.seconds.is_finite() && a.seconds > 0.0 && a.seconds <= 60.0) {
+        anyhow::bail!("--seconds must be more than 0 and at most 60 (got {})", a.seconds);
+    }
+    let s = trunkgate_bench::speed::measure(Duration::from_secs_f64(a.seconds))?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&s)?);
+    } else {
+        print!("{}", s.text());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn answer(a: AnswerArgs) -> anyhow::Result<ExitCode> {
     let cfg = trunkgate_bench::answer::AnswerConfig {
         udp: a.udp,
@@ -299,5 +326,6 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         BenchCmd::Idle(a) => load(Mode::Idle, a),
         BenchCmd::Answer(a) => answer(a),
         BenchCmd::Setup(a) => setup(a),
+        BenchCmd::Speed(a) => speed(a),
     }
 }
