@@ -118,6 +118,17 @@ impl OwnedMessage {
         out
     }
 
+    /// Keeps only the start line and the headers a response is built and matched from (Via,
+    /// From, To, Call-ID, CSeq, in any form): what a transaction still needs of its request once
+    /// it is done with the rest and waits out its timers (RFC 3261 §17: Timers D, J, K, L, M hold
+    /// a finished transaction for up to 32 s). Frees the body and every other header.
+    pub fn shrink_to_skeleton(&mut self) {
+        const KEEP: [&str; 9] = ["via", "v", "from", "f", "to", "t", "call-id", "i", "cseq"];
+        self.headers.retain(|(name, _)| KEEP.iter().any(|k| name.eq_ignore_ascii_case(k)));
+        self.headers.shrink_to_fit();
+        self.body = Vec::new();
+    }
+
     /// Serializes, writing `Content-Length` last among the headers.
     pub fn write_to(&self, out: &mut Vec<u8>) {
         match &self.start {
@@ -205,6 +216,24 @@ mod tests {
         assert_eq!(parsed.count(HeaderName::Via), 2);
         assert_eq!(parsed.header(HeaderName::To), Some(&b"<sip:a@b>;tag=abc"[..]));
         assert_eq!(parsed.header(HeaderName::ContentLength), Some(&b"0"[..]));
+    }
+
+    #[test]
+    fn skeleton_keeps_what_a_response_is_built_from() {
+        let raw = b"INVITE sip:a@b SIP/2.0\r\nv: SIP/2.0/UDP h1;branch=z9hG4bK1\r\nRoute: <sip:p;lr>\r\n\
+            f: <sip:x@y>;tag=1\r\nTo: <sip:a@b>\r\ni: c1\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\n\
+            Contact: <sip:x@h1>\r\nc: application/sdp\r\nl: 5\r\n\r\nv=0\r\n";
+        let req = parse_datagram(raw, &Limits::default()).unwrap();
+        let mut m = OwnedMessage::from_message(&req);
+        let before = response_to(&req, 487, "Request Terminated", Some("t")).to_bytes();
+        m.shrink_to_skeleton();
+        let names: Vec<&str> = m.headers.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["v", "f", "To", "i", "CSeq"]);
+        assert!(m.body.is_empty());
+        let bytes = m.to_bytes();
+        let parsed = parse_datagram(&bytes, &Limits::default()).unwrap();
+        assert_eq!(crate::transaction::response_for(&m, 487, "Request Terminated", Some("t")).to_bytes(), before);
+        assert_eq!(parsed.method(), Some(&Method::Invite));
     }
 
     #[test]

@@ -110,7 +110,7 @@ impl ClientInvite {
         &self.key
     }
 
-    /// The INVITE.
+    /// The INVITE; after the final response only its skeleton ([`OwnedMessage::shrink_to_skeleton`]).
     pub fn request(&self) -> &OwnedMessage {
         &self.request
     }
@@ -139,6 +139,7 @@ impl ClientInvite {
             }
             (Calling | Proceeding, 200..=299) => {
                 self.state = Accepted;
+                self.shed();
                 self.timers.clear_all();
                 self.timers.set(Timer::M, now + self.config.t1x64());
                 self.out.emit(Event::Final(OwnedMessage::from_message(msg)));
@@ -152,6 +153,7 @@ impl ClientInvite {
                 self.ack = Some(ack);
                 self.out.emit(Event::Final(OwnedMessage::from_message(msg)));
                 self.state = Completed;
+                self.shed();
                 self.arm_or_terminate(now, Timer::D);
             }
             (Completed, 300..=699) => {
@@ -172,6 +174,13 @@ impl ClientInvite {
             ClientInviteState::Proceeding => build_cancel(&self.request),
             s => Err(TransactionError::InvalidState { state: s.name(), action: "CANCEL" }),
         }
+    }
+
+    /// After the final response: no more retransmissions or CANCEL, so the request's bytes and
+    /// all but its skeleton are freed while the timers run out.
+    fn shed(&mut self) {
+        self.request_bytes = Vec::new();
+        self.request.shrink_to_skeleton();
     }
 
     fn arm_or_terminate(&mut self, now: Instant, timer: Timer) {
@@ -313,6 +322,28 @@ mod tests {
         assert!(drain(&mut t).is_empty(), "no ACK for 2xx from the transaction");
         t.handle_timeout(t0 + Duration::from_secs(32));
         assert_eq!(t.poll_event(), Some(Event::Terminated));
+    }
+
+    #[test]
+    fn a_finished_invite_keeps_only_its_skeleton_and_still_acks_retransmitted_finals() {
+        let t0 = Instant::now();
+        let with_body = || invite().with("Contact", "<sip:edge.example.net>").with("Content-Type", "application/sdp");
+        let mut ok = ClientInvite::new(t0, with_body(), Reliability::Unreliable, &TimerConfig::default()).unwrap();
+        ok.request.body = b"v=0\r\n".to_vec();
+        drain(&mut ok);
+        feed(&mut ok, t0, 200);
+        assert!(ok.request_bytes.is_empty() && ok.request().body.is_empty());
+        assert_eq!(ok.request().get("Contact"), None);
+        assert_eq!(ok.request().get("Call-ID"), Some(&b"ci1"[..]));
+
+        let mut busy = ClientInvite::new(t0, with_body(), Reliability::Unreliable, &TimerConfig::default()).unwrap();
+        drain(&mut busy);
+        feed(&mut busy, t0, 486);
+        let ack = drain(&mut busy);
+        assert_eq!(ack.len(), 1);
+        assert!(busy.request_bytes.is_empty() && busy.request().get("Max-Forwards").is_none());
+        feed(&mut busy, t0 + MS, 486);
+        assert_eq!(drain(&mut busy), ack, "the stored ACK answers a retransmitted final response");
     }
 
     #[test]

@@ -102,7 +102,7 @@ impl ClientNonInvite {
         &self.key
     }
 
-    /// The request.
+    /// The request; after the final response only its skeleton ([`OwnedMessage::shrink_to_skeleton`]).
     pub fn request(&self) -> &OwnedMessage {
         &self.request
     }
@@ -130,6 +130,9 @@ impl ClientNonInvite {
                 self.timers.clear_all();
                 self.out.emit(Event::Final(OwnedMessage::from_message(msg)));
                 self.state = Completed;
+                // No more retransmissions: free the request but its skeleton while Timer K runs.
+                self.request_bytes = Vec::new();
+                self.request.shrink_to_skeleton();
                 match self.config.duration(Timer::K, self.reliability) {
                     Some(d) if !d.is_zero() => self.timers.set(Timer::K, now + d),
                     _ => self.terminate(),

@@ -92,7 +92,7 @@ impl ServerInvite {
         })
     }
 
-    /// The INVITE.
+    /// The INVITE; after the final response only its skeleton ([`OwnedMessage::shrink_to_skeleton`]).
     pub fn request(&self) -> &OwnedMessage {
         &self.request
     }
@@ -156,6 +156,7 @@ impl ServerInvite {
                 self.out.send(response.to_bytes());
                 self.last_response = None;
                 self.state = Accepted;
+                self.request.shrink_to_skeleton();
                 self.timers.set(Timer::L, now + self.config.t1x64());
             }
             (Proceeding, _) => {
@@ -164,6 +165,7 @@ impl ServerInvite {
                 self.out.send(bytes.clone());
                 self.last_response = Some(bytes);
                 self.state = Completed;
+                self.request.shrink_to_skeleton();
                 if self.reliability == Reliability::Unreliable {
                     self.timers.set(Timer::G, now + self.g_interval);
                 }

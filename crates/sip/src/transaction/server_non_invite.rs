@@ -85,7 +85,7 @@ impl ServerNonInvite {
         })
     }
 
-    /// The request.
+    /// The request; after the final response only its skeleton ([`OwnedMessage::shrink_to_skeleton`]).
     pub fn request(&self) -> &OwnedMessage {
         &self.request
     }
@@ -128,6 +128,8 @@ impl ServerNonInvite {
             return Ok(());
         }
         self.state = Completed;
+        // Retransmissions are answered from `last_response`: keep only the request's skeleton.
+        self.request.shrink_to_skeleton();
         match self.config.duration(Timer::J, self.reliability) {
             Some(d) if !d.is_zero() => self.timers.set(Timer::J, now + d),
             _ => self.terminate(),
