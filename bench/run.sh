@@ -187,7 +187,14 @@ handshakes)
   echo "Full TLS 1.2 handshakes, TLS_RSA_WITH_AES_128_GCM_SHA256 (AES128-GCM-SHA256) — goal 85% of the bound"
   ab hs-rsa "openssl speed bound $(printf %.0f "$BOUND_R")/core-s, 85%: $(printf %.0f "$(echo "$BOUND_R*0.85" | bc -l)"); linked-library bound $(printf %.0f "$L_R"), 85%: $(printf %.0f "$(echo "$L_R*0.85" | bc -l)")" \
      handshakes 127.0.0.1:$E_TLS -c 8 -d "$DUR" -n 100000 --ciphers AES128-GCM-SHA256 --tls-version 1.2 --source $SRC \
-     -- handshakes 127.0.0.1:$K_TLS -c 8 -d "$DUR" -n 100000 --ciphers AES128-GCM-SHA256 --tls-version 1.2 --source $SRC ;;
+     -- handshakes 127.0.0.1:$K_TLS -c 8 -d "$DUR" -n 100000 --ciphers AES128-GCM-SHA256 --tls-version 1.2 --source $SRC
+  echo "The same two, handshake only (--handshake-only: connect, full handshake, close_notify, close; no OPTIONS)"
+  ab hs-ecdhe-only "linked-library bound $(printf %.0f "$L_E"); openssl speed bound $(printf %.0f "$BOUND_E") or $(printf %.0f "$BOUND_E2")" \
+     handshakes 127.0.0.1:$E_TLS -c 8 -d "$DUR" -n 100000 --handshake-only --ciphers ECDHE-RSA-AES256-GCM-SHA384 --groups P-384 --tls-version 1.2 --source $SRC \
+     -- handshakes 127.0.0.1:$K_TLS -c 8 -d "$DUR" -n 100000 --handshake-only --ciphers ECDHE-RSA-AES256-GCM-SHA384 --groups P-384 --tls-version 1.2 --source $SRC
+  ab hs-rsa-only "bound $(printf %.0f "$BOUND_R") (openssl speed), $(printf %.0f "$L_R") (linked library)" \
+     handshakes 127.0.0.1:$E_TLS -c 8 -d "$DUR" -n 100000 --handshake-only --ciphers AES128-GCM-SHA256 --tls-version 1.2 --source $SRC \
+     -- handshakes 127.0.0.1:$K_TLS -c 8 -d "$DUR" -n 100000 --handshake-only --ciphers AES128-GCM-SHA256 --tls-version 1.2 --source $SRC ;;
 idle)
   for n in $IDLE_N $IDLE_BIG; do
     if [ $((n + 200)) -gt "$NOFILE" ]; then

@@ -148,6 +148,9 @@ pub struct BenchConfig {
     pub server_pids: Vec<u32>,
     /// Request-URI (default `sip:+13175550100@TARGET` for calls, `sip:TARGET` for OPTIONS).
     pub uri: Option<String>,
+    /// Handshakes mode: close right after the handshake instead of sending an OPTIONS (the
+    /// pure cost of a full handshake, issue 5).
+    pub handshake_only: bool,
 }
 
 impl BenchConfig {
@@ -170,6 +173,7 @@ impl BenchConfig {
             progress: false,
             server_pids: Vec::new(),
             uri: None,
+            handshake_only: false,
         }
     }
 

@@ -207,6 +207,11 @@ async fn handshake_op(cfg: &BenchConfig, conn: &SslConnector, i: usize) -> Resul
     let tcp = net::tcp_connect(cfg.target, cfg.source(i)).await?;
     let local = tcp.local_addr().map_err(|e| net::io_cause("tcp", &e))?;
     let mut s = net::tls_handshake(tcp, conn, &cfg.tls).await?;
+    if cfg.handshake_only {
+        // The server's part is done once the client has its Finished: say goodbye and close.
+        let _ = tokio::time::timeout(Duration::from_millis(200), s.shutdown()).await;
+        return Ok(());
+    }
     let uri = cfg.uri.clone().unwrap_or_else(|| format!("sip:{}", cfg.target));
     let d = Dialog::new(Transport::Tls, local, &uri);
     s.write_all(&d.request("OPTIONS", &uri, 1, &[], None)).await.map_err(|e| net::io_cause("write", &e))?;

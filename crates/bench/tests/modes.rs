@@ -86,6 +86,8 @@ fn handshakes_with_chosen_suite_and_group_against_the_edge() {
             server_name: Some(ME.into()),
         };
         assert_clean(&run(&c).unwrap(), 12);
+        c.handshake_only = true;
+        assert_clean(&run(&c).unwrap(), 12);
     }
 }
 

@@ -106,6 +106,10 @@ struct LoadArgs {
     /// Request-URI (default sip:TARGET, calls sip:+13175550100@TARGET).
     #[arg(long)]
     uri: Option<String>,
+    /// handshakes: close each connection (close_notify) right after the handshake instead of
+    /// sending an OPTIONS on it — the cost of the handshake alone.
+    #[arg(long)]
+    handshake_only: bool,
     /// Print the report as JSON on stdout.
     #[arg(long)]
     json: bool,
@@ -201,6 +205,10 @@ fn load(mode: Mode, a: LoadArgs) -> anyhow::Result<ExitCode> {
     cfg.progress = !a.quiet;
     cfg.server_pids = a.server_pids;
     cfg.uri = a.uri;
+    if a.handshake_only && mode != Mode::Handshakes {
+        anyhow::bail!("--handshake-only applies to `trunkgate bench handshakes` only");
+    }
+    cfg.handshake_only = a.handshake_only;
     let report = trunkgate_bench::run(&cfg)?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
