@@ -21,7 +21,7 @@ enum BenchCmd {
     /// OPTIONS over N persistent connections, each with a window of outstanding requests.
     Options(LoadArgs),
     /// A new TLS connection (full handshake with the chosen suite and group) per OPTIONS
-    /// transaction; --connections workers at once.
+    /// transaction, or per handshake alone with --handshake-only; --connections workers at once.
     Handshakes(LoadArgs),
     /// Calls: INVITE, 200, ACK, --hold-ms, BYE, 200; --window calls at once per connection.
     Calls(LoadArgs),
@@ -32,8 +32,8 @@ enum BenchCmd {
     Answer(AnswerArgs),
     /// Write the benchmark's throwaway PKI and an edge configuration into DIR (bench/run.sh).
     Setup(SetupArgs),
-    /// The crypto bound of a full handshake on the OpenSSL trunkgate links: RSA-2048 sign and
-    /// decrypt, P-384 key generation and ECDH, one thread (compare with `openssl speed rsa2048
+    /// The crypto bound of a full handshake on the OpenSSL trunkgate links: RSA-2048 private
+    /// operation, P-384 key generation and ECDH, one thread (compare with `openssl speed rsa2048
     /// ecdhp384`, which measures the system library).
     Speed(SpeedArgs),
 }
