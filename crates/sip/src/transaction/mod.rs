@@ -52,12 +52,12 @@ macro_rules! machine_outputs {
     () => {
         /// The next message to send.
         pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
-            self.out.transmits.pop_front()
+            self.out.next_transmit()
         }
 
         /// The next event for the TU.
         pub fn poll_event(&mut self) -> Option<Event> {
-            self.out.events.pop_front()
+            self.out.next_event()
         }
 
         /// The next deadline; `None` once terminated.
@@ -168,6 +168,25 @@ impl Outbox {
     pub(crate) fn emit(&mut self, event: Event) {
         self.events.push_back(event);
     }
+
+    /// The next transmit; a drained queue gives its storage back, so that a finished
+    /// transaction waiting out its timers holds no empty queue (issue 9, memory per call).
+    fn next_transmit(&mut self) -> Option<Vec<u8>> {
+        let next = self.transmits.pop_front();
+        if next.is_none() && self.transmits.capacity() > 0 {
+            self.transmits = VecDeque::new();
+        }
+        next
+    }
+
+    /// The next event; like [`Outbox::next_transmit`].
+    fn next_event(&mut self) -> Option<Event> {
+        let next = self.events.pop_front();
+        if next.is_none() && self.events.capacity() > 0 {
+            self.events = VecDeque::new();
+        }
+        next
+    }
 }
 
 /// Any of the four machines, for code (such as [`TransactionTable`]) that holds them together.
@@ -261,5 +280,23 @@ impl Transaction {
     /// The name of the current state (`"Calling"`, `"Completed"` …), for logs.
     pub fn state_name(&self) -> &'static str {
         each!(self, t => t.state().name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_drained_outbox_holds_no_storage() {
+        let mut o = Outbox::default();
+        o.send(b"SIP/2.0 200 OK\r\n\r\n".to_vec());
+        o.emit(Event::Terminated);
+        assert!(o.transmits.capacity() > 0 && o.events.capacity() > 0);
+        assert!(o.next_transmit().is_some() && o.next_event().is_some());
+        assert!(o.next_transmit().is_none() && o.next_event().is_none());
+        assert_eq!((o.transmits.capacity(), o.events.capacity()), (0, 0));
+        o.send(Vec::new());
+        assert_eq!(o.next_transmit(), Some(Vec::new()), "usable again");
     }
 }
