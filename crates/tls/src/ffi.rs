@@ -5,6 +5,8 @@
 //! * `SSL_CTX_set_info_callback`: sees handshake state changes, for the debug log.
 //! * `X509VerifyResult::from_raw` for a few well-known verification error codes, so that the
 //!   alert OpenSSL sends after our own checks fail is the matching one.
+//! * Tests only: `EC_GROUP_method_of` and `SSL_ctrl(SSL_CTRL_SET_MAX_PIPELINES)`, to check that
+//!   the vendored OpenSSL was built as `.cargo/openssl-configure` says.
 //!
 //! The callbacks do nothing but turn their raw arguments into safe references and hand them to
 //! [`crate::observe`]. They never unwind into C: all work happens in safe code that does not
@@ -131,4 +133,59 @@ pub(crate) fn supported_cipher_names(ssl: &SslRef) -> Vec<String> {
     }
     let stack: Stack<SslCipher> = unsafe { Stack::from_ptr(ptr) };
     stack.iter().map(|c| c.name().to_string()).collect()
+}
+
+/// Checks of the OpenSSL this project builds (`.cargo/openssl-configure`, docs/tls.md), through
+/// calls the `openssl` crate does not wrap: they fail when the library was built without the
+/// configuration, for example after an `openssl-src` update that no longer runs the script.
+#[cfg(test)]
+mod build_checks {
+    #![allow(clippy::unwrap_used)]
+    use std::ffi::{c_int, c_void};
+
+    use foreign_types::ForeignType;
+    use openssl::ec::EcGroup;
+    use openssl::nid::Nid;
+    use openssl::ssl::{Ssl, SslContext, SslMethod};
+
+    extern "C" {
+        fn EC_GROUP_method_of(group: *const openssl_sys::EC_GROUP) -> *const c_void;
+        fn EC_GFp_mont_method() -> *const c_void;
+        fn EC_GFp_nist_method() -> *const c_void;
+    }
+
+    /// `SSL_CTRL_SET_MAX_PIPELINES` (ssl.h).
+    const SSL_CTRL_SET_MAX_PIPELINES: c_int = 126;
+
+    /// Whether a named curve runs on one of OpenSSL's two generic prime-field methods.
+    fn generic(nid: Nid) -> bool {
+        let group = EcGroup::from_curve_name(nid).unwrap();
+        // SAFETY: a valid group pointer, only read; the two method getters take no arguments and
+        // return pointers to static tables.
+        unsafe {
+            let m = EC_GROUP_method_of(group.as_ptr());
+            m == EC_GFp_mont_method() || m == EC_GFp_nist_method()
+        }
+    }
+
+    #[test]
+    fn p384_runs_on_the_dedicated_nistp384_code() {
+        assert!(
+            !generic(Nid::SECP384R1),
+            "P-384 is on generic code: the vendored OpenSSL lacks enable-ec_nistp_64_gcc_128"
+        );
+        // A curve without dedicated code shows what the failure looks like: the check can fail.
+        assert!(generic(Nid::SECP256K1));
+    }
+
+    #[test]
+    fn connections_are_built_for_one_pipeline() {
+        let ctx = SslContext::builder(SslMethod::tls()).unwrap().build();
+        let ssl = Ssl::new(&ctx).unwrap();
+        // SAFETY: a valid SSL pointer; SSL_CTRL_SET_MAX_PIPELINES only reads `larg`.
+        let set =
+            |n| unsafe { openssl_sys::SSL_ctrl(ssl.as_ptr(), SSL_CTRL_SET_MAX_PIPELINES, n, std::ptr::null_mut()) };
+        assert_eq!(set(1), 1);
+        assert_eq!(set(2), 0, "SSL_MAX_PIPELINES is not 1: the vendored OpenSSL was built without the edit");
+    }
 }
