@@ -286,12 +286,12 @@ pub async fn run_async(cfg: &BenchConfig) -> Result<Report, BenchError> {
         }
         _ => None,
     };
-    let per_conn = |before: u64, after: u64| {
-        (cfg.mode == Mode::Idle && open > 0).then(|| (after as f64 - before as f64) * 1024.0 / open as f64)
+    // Growth in bytes per connection opened between two measurements (kB figures).
+    let growth = |from_kb: u64, to_kb: u64, conns: u64| {
+        (cfg.mode == Mode::Idle && conns > 0).then(|| (to_kb as f64 - from_kb as f64) * 1024.0 / conns as f64)
     };
-    let marginal = |mid: u64, after: u64| {
-        (open > open_mid).then(|| (after as f64 - mid as f64) * 1024.0 / (open - open_mid) as f64)
-    };
+    let per_conn = |before: u64, after: u64| growth(before, after, open);
+    let marginal = |mid: u64, after: u64| growth(mid, after, open.saturating_sub(open_mid));
     let elapsed_s = elapsed.as_secs_f64();
     Ok(Report {
         mode: cfg.mode.name().into(),

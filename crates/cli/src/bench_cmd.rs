@@ -219,10 +219,13 @@ fn load(mode: Mode, a: LoadArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn speed(a: SpeedArgs) -> anyhow::Result<ExitCode> {
-    if !(a.seconds.is_finite() && a.seconds > 0.0 && a.seconds <= 60.0) {
-        anyhow::bail!("--seconds must be more than 0 and at most 60 (got {})", a.seconds);
-    }
-    let s = trunkgate_bench::speed::measure(Duration::from_secs_f64(a.seconds))?;
+    let time = secs(a.seconds, "--seconds")?;
+    anyhow::ensure!(
+        !time.is_zero() && time <= Duration::from_secs(60),
+        "--seconds must be more than 0 and at most 60 (got {})",
+        a.seconds
+    );
+    let s = trunkgate_bench::speed::measure(time)?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&s)?);
     } else {

@@ -123,8 +123,10 @@ impl OwnedMessage {
     /// it is done with the rest and waits out its timers (RFC 3261 §17: Timers D, J, K, L, M hold
     /// a finished transaction for up to 32 s). Frees the body and every other header.
     pub fn shrink_to_skeleton(&mut self) {
-        const KEEP: [&str; 9] = ["via", "v", "from", "f", "to", "t", "call-id", "i", "cseq"];
-        self.headers.retain(|(name, _)| KEEP.iter().any(|k| name.eq_ignore_ascii_case(k)));
+        self.headers.retain(|(name, _)| {
+            use HeaderName::*;
+            matches!(HeaderName::from_bytes(name.as_bytes()), Via | From | To | CallId | CSeq)
+        });
         self.headers.shrink_to_fit();
         self.body = Vec::new();
     }

@@ -32,11 +32,9 @@ fn random(out: &mut [u8]) {
                 *used = 0;
             }
             let end = *used + chunk.len();
-            if let Some(src) = pool.get(*used..end) {
-                chunk.copy_from_slice(src);
-            }
-            // Used bytes are not kept: a later reader of memory learns nothing of earlier tags.
             if let Some(src) = pool.get_mut(*used..end) {
+                chunk.copy_from_slice(src);
+                // Used bytes are not kept: a later reader of memory learns nothing of earlier tags.
                 src.fill(0);
             }
             *used = end;

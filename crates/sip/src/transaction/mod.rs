@@ -169,24 +169,23 @@ impl Outbox {
         self.events.push_back(event);
     }
 
-    /// The next transmit; a drained queue gives its storage back, so that a finished
-    /// transaction waiting out its timers holds no empty queue (issue 9, memory per call).
     fn next_transmit(&mut self) -> Option<Vec<u8>> {
-        let next = self.transmits.pop_front();
-        if next.is_none() && self.transmits.capacity() > 0 {
-            self.transmits = VecDeque::new();
-        }
-        next
+        pop_or_release(&mut self.transmits)
     }
 
-    /// The next event; like [`Outbox::next_transmit`].
     fn next_event(&mut self) -> Option<Event> {
-        let next = self.events.pop_front();
-        if next.is_none() && self.events.capacity() > 0 {
-            self.events = VecDeque::new();
-        }
-        next
+        pop_or_release(&mut self.events)
     }
+}
+
+/// The next item; a drained queue gives its storage back, so that a finished transaction waiting
+/// out its timers holds no empty queue (issue 9, memory per call).
+fn pop_or_release<T>(q: &mut VecDeque<T>) -> Option<T> {
+    let next = q.pop_front();
+    if next.is_none() && q.capacity() > 0 {
+        *q = VecDeque::new();
+    }
+    next
 }
 
 /// Any of the four machines, for code (such as [`TransactionTable`]) that holds them together.
