@@ -148,50 +148,13 @@ async fn callee_hangup_comes_back_over_a_connection_verified_for_our_name() {
     cloud.shutdown().await;
 }
 
-const SIPP_UAC_REMOTE_BYE: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
-<!DOCTYPE scenario SYSTEM "sipp.dtd">
-<scenario name="caller hung up by the far end">
-  <send retrans="500">
-    <![CDATA[
-      INVITE sip:+13175551212;tgrp=TG-1;trunk-context=example.com@edge.test SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: <sip:+18005550100@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:+13175551212@edge.test>
-      Call-ID: [call_id]
-      CSeq: 1 INVITE
-      Contact: <sip:sipp@[local_ip]:[local_port]>
-      Max-Forwards: 70
-      Content-Type: application/sdp
-      Content-Length: [len]
-
-      v=0
-      o=- 1 1 IN IP4 [local_ip]
-      s=-
-      c=IN IP4 [media_ip]
-      t=0 0
-      m=audio [media_port] RTP/SAVP 0
-      a=rtpmap:0 PCMU/8000
-      a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNk
-
-    ]]>
-  </send>
-  <recv response="100" optional="true"/>
-  <recv response="180" optional="true"/>
-  <recv response="200" rrs="true"/>
-  <send>
-    <![CDATA[
-      ACK [next_url] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: <sip:+18005550100@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      [last_To:]
-      Call-ID: [call_id]
-      CSeq: 1 ACK
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <recv request="BYE"/>
+fn sipp_uac_remote_bye() -> String {
+    support::sipp::uac(
+        "caller hung up by the far end",
+        &format!(
+            "{}{}",
+            support::sipp::ANSWERED_ACK,
+            r#"  <recv request="BYE"/>
   <send>
     <![CDATA[
       SIP/2.0 200 OK
@@ -204,8 +167,10 @@ const SIPP_UAC_REMOTE_BYE: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?
 
     ]]>
   </send>
-</scenario>
-"#;
+"#
+        ),
+    )
+}
 
 /// The other half of the rule: on a mutual-TLS trunk (T4) the peer's connection carries a
 /// verified certificate, so a hang-up from the inside goes back over that same connection — no
@@ -244,7 +209,7 @@ async fn hangup_reuses_the_verified_connection_of_a_mutual_peer() {
     });
     let hangup = tokio::spawn(hanging_up_callee(callee));
     let scenario = work.path().join("uac-remote-bye.xml");
-    std::fs::write(&scenario, SIPP_UAC_REMOTE_BYE).unwrap();
+    std::fs::write(&scenario, sipp_uac_remote_bye()).unwrap();
     let args: Vec<String> = [
         "-sf",
         &scenario.display().to_string(),

@@ -99,50 +99,13 @@ async fn outbound_call_through_kamailio_over_tls() {
     edge.shutdown().await;
 }
 
-const SIPP_UAC: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
-<!DOCTYPE scenario SYSTEM "sipp.dtd">
-<scenario name="trunkgate inbound call by TGRP">
-  <send retrans="500">
-    <![CDATA[
-      INVITE sip:+13175551212;tgrp=TG-1;trunk-context=example.com@edge.test SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: <sip:+18005550100@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:+13175551212@edge.test>
-      Call-ID: [call_id]
-      CSeq: 1 INVITE
-      Contact: <sip:sipp@[local_ip]:[local_port]>
-      Max-Forwards: 70
-      Content-Type: application/sdp
-      Content-Length: [len]
-
-      v=0
-      o=- 1 1 IN IP4 [local_ip]
-      s=-
-      c=IN IP4 [media_ip]
-      t=0 0
-      m=audio [media_port] RTP/SAVP 0
-      a=rtpmap:0 PCMU/8000
-      a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNk
-
-    ]]>
-  </send>
-  <recv response="100" optional="true"/>
-  <recv response="180" optional="true"/>
-  <recv response="200" rrs="true"/>
-  <send>
-    <![CDATA[
-      ACK [next_url] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: <sip:+18005550100@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      [last_To:]
-      Call-ID: [call_id]
-      CSeq: 1 ACK
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <pause milliseconds="300"/>
+fn sipp_uac() -> String {
+    support::sipp::uac(
+        "trunkgate inbound call by TGRP",
+        &format!(
+            "{}{}",
+            support::sipp::ANSWERED_ACK,
+            r#"  <pause milliseconds="300"/>
   <send retrans="500">
     <![CDATA[
       BYE [next_url] SIP/2.0
@@ -157,8 +120,10 @@ const SIPP_UAC: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
     ]]>
   </send>
   <recv response="200" crlf="true"/>
-</scenario>
-"#;
+"#
+        ),
+    )
+}
 
 /// (b) sipp → Kamailio (UDP) → TLS → edge → inside callee: Kamailio opens the TLS connection
 /// (T3: the side that originates the call connects), the edge matches the trunk by TGRP (S2),
@@ -188,7 +153,7 @@ async fn inbound_call_from_kamailio_over_tls_routed_by_tgrp() {
     let mut kam = start_kamailio(&o);
     let answer = tokio::spawn(async move { support::callee(&callee, 1, Duration::from_secs(40)).await });
     let scenario = work.path().join("uac.xml");
-    std::fs::write(&scenario, SIPP_UAC).unwrap();
+    std::fs::write(&scenario, sipp_uac()).unwrap();
     let messages = work.path().join("sipp-messages.log");
     let sipp_port = trunkgate_testkit::free_udp_port();
     let args: Vec<String> = vec![
@@ -239,34 +204,10 @@ async fn inbound_call_from_kamailio_over_tls_routed_by_tgrp() {
     edge.shutdown().await;
 }
 
-const SIPP_UAC_CANCEL: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
-<!DOCTYPE scenario SYSTEM "sipp.dtd">
-<scenario name="inbound call cancelled while ringing">
-  <send retrans="500">
-    <![CDATA[
-      INVITE sip:+13175551212;tgrp=TG-1;trunk-context=example.com@edge.test SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: <sip:+18005550100@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:+13175551212@edge.test>
-      Call-ID: [call_id]
-      CSeq: 1 INVITE
-      Contact: <sip:sipp@[local_ip]:[local_port]>
-      Max-Forwards: 70
-      Content-Type: application/sdp
-      Content-Length: [len]
-
-      v=0
-      o=- 1 1 IN IP4 [local_ip]
-      s=-
-      c=IN IP4 [media_ip]
-      t=0 0
-      m=audio [media_port] RTP/SAVP 0
-      a=rtpmap:0 PCMU/8000
-      a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNk
-
-    ]]>
-  </send>
-  <recv response="100" optional="true"/>
+fn sipp_uac_cancel() -> String {
+    support::sipp::uac(
+        "inbound call cancelled while ringing",
+        r#"  <recv response="100" optional="true"/>
   <recv response="180"/>
   <send retrans="500">
     <![CDATA[
@@ -297,8 +238,9 @@ const SIPP_UAC_CANCEL: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
     ]]>
   </send>
   <pause milliseconds="500"/>
-</scenario>
-"#;
+"#,
+    )
+}
 
 /// A callee that rings and never answers: 180, then on CANCEL 200 + 487 for the INVITE; it
 /// returns the methods it received, in order (ACK included).
@@ -359,7 +301,7 @@ async fn inbound_call_cancelled_while_ringing() {
     let mut kam = start_kamailio(&o);
     let ringing = tokio::spawn(ringing_callee(callee));
     let scenario = work.path().join("uac-cancel.xml");
-    std::fs::write(&scenario, SIPP_UAC_CANCEL).unwrap();
+    std::fs::write(&scenario, sipp_uac_cancel()).unwrap();
     let messages = work.path().join("sipp-cancel.log");
     let args: Vec<String> = [
         "-sf",
@@ -442,7 +384,7 @@ trunk_context = "example.com"
     });
     let answer = tokio::spawn(async move { support::callee(&callee, 1, Duration::from_secs(30)).await });
     let scenario = work.path().join("uac.xml");
-    std::fs::write(&scenario, SIPP_UAC).unwrap();
+    std::fs::write(&scenario, sipp_uac()).unwrap();
     let args: Vec<String> = [
         "-sf",
         &scenario.display().to_string(),
@@ -681,34 +623,10 @@ async fn options_pings_track_kamailio_health() {
 
 // Through a record-routing carrier proxy (route sets, RFC 3261 §12).
 
-const SIPP_UAC_RR: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
-<!DOCTYPE scenario SYSTEM "sipp.dtd">
-<scenario name="inbound call through a record-routing proxy">
-  <send retrans="500">
-    <![CDATA[
-      INVITE sip:+13175551212;tgrp=TG-1;trunk-context=example.com@edge.test SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: <sip:+18005550100@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:+13175551212@edge.test>
-      Call-ID: [call_id]
-      CSeq: 1 INVITE
-      Contact: <sip:sipp@[local_ip]:[local_port]>
-      Max-Forwards: 70
-      Content-Type: application/sdp
-      Content-Length: [len]
-
-      v=0
-      o=- 1 1 IN IP4 [local_ip]
-      s=-
-      c=IN IP4 [media_ip]
-      t=0 0
-      m=audio [media_port] RTP/SAVP 0
-      a=rtpmap:0 PCMU/8000
-      a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNk
-
-    ]]>
-  </send>
-  <recv response="100" optional="true"/>
+fn sipp_uac_rr() -> String {
+    support::sipp::uac(
+        "inbound call through a record-routing proxy",
+        r#"  <recv response="100" optional="true"/>
   <recv response="180" optional="true"/>
   <recv response="200" rrs="true"/>
   <send>
@@ -741,8 +659,9 @@ const SIPP_UAC_RR: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
     ]]>
   </send>
   <recv response="200" crlf="true"/>
-</scenario>
-"#;
+"#,
+    )
+}
 
 const SIPP_UAS_RR: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
 <!DOCTYPE scenario SYSTEM "sipp.dtd">
@@ -865,7 +784,7 @@ async fn inbound_2xx_copies_record_route() {
     });
     let answer = tokio::spawn(async move { support::callee(&callee, 1, Duration::from_secs(40)).await });
     let scenario = work.path().join("uac-rr.xml");
-    std::fs::write(&scenario, SIPP_UAC_RR).unwrap();
+    std::fs::write(&scenario, sipp_uac_rr()).unwrap();
     let messages = work.path().join("uac-rr.log");
     let args = sipp_args(&scenario, trunkgate_testkit::free_udp_port(), &messages, Some(proxy.udp_addr.to_string()));
     let (ok, out) = support::run_limited("sipp", "sip-tester", &args, 40).await;

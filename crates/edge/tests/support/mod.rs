@@ -20,6 +20,7 @@ use trunkgate_sip::{Frame, Limits, StreamFramer};
 
 pub mod baresip;
 pub mod kamailio_proxy;
+pub mod sipp;
 
 /// The host name of the edge under test (its certificate carries it).
 pub const EDGE: &str = "edge.test";
