@@ -45,6 +45,14 @@ async fn ours(lab: &Lab, ports: [u16; 3], caller: SocketAddr, health: &str) -> E
     support::start(support::config(lab, "", caller, &trunk, "")).await
 }
 
+/// Where a peer whose callee must never be reached sends its calls (the discard port).
+const DISCARD: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 9);
+
+/// A caller and a callee on loopback UDP.
+async fn caller_and_callee() -> (UdpSocket, UdpSocket) {
+    (UdpSocket::bind("127.0.0.1:0").await.unwrap(), UdpSocket::bind("127.0.0.1:0").await.unwrap())
+}
+
 fn port_of(e: &Edge) -> u16 {
     e.local_addr("trunk").unwrap().port()
 }
@@ -69,10 +77,9 @@ fn sent_invites_to(events: &[EdgeEvent], host: &str) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_peer_down_call_completes_via_the_second() {
     let lab = lab();
-    let (caller, callee) =
-        (UdpSocket::bind("127.0.0.1:0").await.unwrap(), UdpSocket::bind("127.0.0.1:0").await.unwrap());
+    let (caller, callee) = caller_and_callee().await;
     let lb02 = cloud(&lab, PEERS[1], callee.local_addr().unwrap(), false).await;
-    let lb03 = cloud(&lab, PEERS[2], "127.0.0.1:9".parse().unwrap(), false).await;
+    let lb03 = cloud(&lab, PEERS[2], DISCARD, false).await;
     let edge = ours(
         &lab,
         [free_port().unwrap(), port_of(&lb02), port_of(&lb03)],
@@ -107,9 +114,8 @@ async fn first_peer_down_call_completes_via_the_second() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn down_then_503_call_completes_via_the_third() {
     let lab = lab();
-    let (caller, callee) =
-        (UdpSocket::bind("127.0.0.1:0").await.unwrap(), UdpSocket::bind("127.0.0.1:0").await.unwrap());
-    let lb02 = cloud(&lab, PEERS[1], "127.0.0.1:9".parse().unwrap(), true).await;
+    let (caller, callee) = caller_and_callee().await;
+    let lb02 = cloud(&lab, PEERS[1], DISCARD, true).await;
     let lb03 = cloud(&lab, PEERS[2], callee.local_addr().unwrap(), false).await;
     let mut lb02_events = lb02.subscribe();
     let edge = ours(
@@ -189,10 +195,9 @@ async fn all_peers_down_caller_gets_503_with_retry_after() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn options_pings_mark_a_dead_peer_down_and_calls_skip_it() {
     let lab = lab();
-    let (caller, callee) =
-        (UdpSocket::bind("127.0.0.1:0").await.unwrap(), UdpSocket::bind("127.0.0.1:0").await.unwrap());
+    let (caller, callee) = caller_and_callee().await;
     let lb02 = cloud(&lab, PEERS[1], callee.local_addr().unwrap(), false).await;
-    let lb03 = cloud(&lab, PEERS[2], "127.0.0.1:9".parse().unwrap(), false).await;
+    let lb03 = cloud(&lab, PEERS[2], DISCARD, false).await;
     let edge = ours(
         &lab,
         [free_port().unwrap(), port_of(&lb02), port_of(&lb03)],
@@ -244,8 +249,7 @@ async fn unanswered_invite_times_out_and_fails_over() {
         args: vec!["-quiet".into()],
     })
     .expect("openssl s_server (Debian openssl)");
-    let (caller, callee) =
-        (UdpSocket::bind("127.0.0.1:0").await.unwrap(), UdpSocket::bind("127.0.0.1:0").await.unwrap());
+    let (caller, callee) = caller_and_callee().await;
     let lb02 = cloud(&lab, PEERS[1], callee.local_addr().unwrap(), false).await;
     let edge = ours(
         &lab,
@@ -281,9 +285,8 @@ async fn unanswered_invite_times_out_and_fails_over() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_certificate_name_fails_over() {
     let lab = lab();
-    let (caller, callee) =
-        (UdpSocket::bind("127.0.0.1:0").await.unwrap(), UdpSocket::bind("127.0.0.1:0").await.unwrap());
-    let impostor = cloud(&lab, "impostor.test", "127.0.0.1:9".parse().unwrap(), false).await;
+    let (caller, callee) = caller_and_callee().await;
+    let impostor = cloud(&lab, "impostor.test", DISCARD, false).await;
     let mut impostor_events = impostor.subscribe();
     let lb02 = cloud(&lab, PEERS[1], callee.local_addr().unwrap(), false).await;
     let edge = ours(
@@ -345,7 +348,7 @@ async fn busy_is_relayed_not_failed_over() {
     let lab = lab();
     let (caller, busy) = (UdpSocket::bind("127.0.0.1:0").await.unwrap(), UdpSocket::bind("127.0.0.1:0").await.unwrap());
     let lb01 = cloud(&lab, PEERS[0], busy.local_addr().unwrap(), false).await;
-    let lb02 = cloud(&lab, PEERS[1], "127.0.0.1:9".parse().unwrap(), false).await;
+    let lb02 = cloud(&lab, PEERS[1], DISCARD, false).await;
     let mut lb02_events = lb02.subscribe();
     let edge = ours(
         &lab,
@@ -395,14 +398,13 @@ async fn failover_from_a_slow_lb01(mode: Lb01) -> (bool, Vec<String>) {
 
     use openssl::ssl::{SslAcceptor, SslMethod};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::net::{TcpListener, UdpSocket};
+    use tokio::net::TcpListener;
     use trunkgate_edge::demo::ua;
     use trunkgate_edge::EdgeEvent;
     use trunkgate_sip::{parse_stream_message, response_to, Frame, Limits, Method, StreamFramer};
 
     let lab = Lab::new(&[support::EDGE, "lb01.test", "lb02.test"]).unwrap();
-    let (caller, callee) =
-        (UdpSocket::bind("127.0.0.1:0").await.unwrap(), UdpSocket::bind("127.0.0.1:0").await.unwrap());
+    let (caller, callee) = caller_and_callee().await;
     let cloud_trunk = support::trunk(
         &lab,
         "customer",
