@@ -14,6 +14,20 @@ use trunkgate_check::{check_outbound, load_profile, CheckOptions, Status};
 use trunkgate_pki::LeafSpec;
 use trunkgate_testkit::{DnsRecords, Dnsmasq, Kamailio, KamailioOptions};
 
+/// The checker's options for `target` on the byoc-cloud profile, resolving through `dns`.
+fn byoc_through(pki: &Pki, dns: &Dnsmasq, target: &str) -> CheckOptions {
+    CheckOptions {
+        target: target.into(),
+        connect: None,
+        profile: load_profile("byoc-cloud").unwrap(),
+        trust: pki.trust(),
+        nameserver: Some(dns.addr),
+        timeout: Duration::from_secs(10),
+        sip_timeout: Duration::from_secs(5),
+        pace: Duration::ZERO,
+    }
+}
+
 #[test]
 fn t2_t3_t5_t6_t7_t8_t9_t11_s4_kamailio_all_pass_with_sip() {
     let pki = Pki::new();
@@ -48,16 +62,7 @@ fn t2_t3_t5_t6_t7_t8_t9_t11_s4_kamailio_all_pass_with_sip() {
             .host("sbc.voice.test", "127.0.0.1".parse().unwrap()),
     )
     .expect("dnsmasq (Debian dnsmasq-base)");
-    let opts = CheckOptions {
-        target: "voice.test".into(),
-        connect: None,
-        profile: load_profile("byoc-cloud").unwrap(),
-        trust: pki.trust(),
-        nameserver: Some(dns.addr),
-        timeout: Duration::from_secs(10),
-        sip_timeout: Duration::from_secs(5),
-        pace: Duration::ZERO,
-    };
+    let opts = byoc_through(&pki, &dns, "voice.test");
     let r = check_outbound(&opts, &mut |_| {}).unwrap();
     let text = r.to_text(false);
     assert_eq!(r.targets.len(), 1, "{text}");
@@ -83,16 +88,7 @@ fn s4_srv_target_named_but_not_the_domain() {
             .host("lb02.voice.test", "127.0.0.1".parse().unwrap()),
     )
     .expect("dnsmasq (Debian dnsmasq-base)");
-    let opts = CheckOptions {
-        target: "sips:voice.test".into(),
-        connect: None,
-        profile: load_profile("byoc-cloud").unwrap(),
-        trust: pki.trust(),
-        nameserver: Some(dns.addr),
-        timeout: Duration::from_secs(10),
-        sip_timeout: Duration::from_secs(5),
-        pace: Duration::ZERO,
-    };
+    let opts = byoc_through(&pki, &dns, "sips:voice.test");
     let r = check_outbound(&opts, &mut |_| {}).unwrap();
     // Every address is checked, in SRV priority order.
     assert_eq!(r.targets.len(), 2, "{}", r.to_text(false));
