@@ -330,3 +330,51 @@ fn t2_exact_suites_checked_at_build() {
     let e = TlsClient::new(&ClientConfig::new(p, w.anchors())).unwrap_err().to_string();
     assert!(e.contains("not enabled [TLS_RSA_WITH_AES_256_GCM_SHA384]"), "{e}");
 }
+
+/// Read-ahead (issue 9: one `recv` for everything the socket holds once the handshake is done)
+/// must not lose or stall records: 200 records sent back to back, in one burst and then one by
+/// one, all arrive in order at an async reader that asks for small pieces.
+#[tokio::test(flavor = "current_thread")]
+async fn records_sent_back_to_back_all_arrive_with_read_ahead() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let w = World::new();
+    let srv = server(byoc("off"), w.identity(&w.spec(HOST)));
+    let cl = client(byoc("off"), w.anchors());
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let records: Vec<Vec<u8>> =
+        (0..200u32).map(|i| format!("record {i:03} {}\n", "x".repeat(i as usize)).into_bytes()).collect();
+    let want: Vec<u8> = records.concat();
+    let reader = tokio::spawn(async move {
+        let (tcp, peer) = l.accept().await.unwrap();
+        let (mut tls, _) = srv.accept(tcp, Some(peer.ip()), &peer.to_string()).await.unwrap();
+        let mut got = Vec::new();
+        let mut piece = [0u8; 7];
+        while got.len() < 2 * want.len() {
+            let n = tls.read(&mut piece).await.unwrap();
+            assert!(n > 0, "connection closed after {} bytes", got.len());
+            got.extend_from_slice(&piece[..n]);
+        }
+        assert_eq!(&got[..want.len()], &want[..], "burst");
+        assert_eq!(&got[want.len()..], &want[..], "one by one");
+        tls.write_all(b"done").await.unwrap();
+        tls.flush().await.unwrap();
+    });
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut tls, _) = cl.connect(HOST, &PeerOptions::default(), tcp).await.unwrap();
+    // One write per record; OpenSSL makes each a TLS record, and the kernel hands them to the
+    // server together.
+    for r in &records {
+        tls.write_all(r).await.unwrap();
+    }
+    tls.flush().await.unwrap();
+    for r in &records {
+        tls.write_all(r).await.unwrap();
+        tls.flush().await.unwrap();
+        tokio::task::yield_now().await;
+    }
+    let mut ack = [0u8; 4];
+    tokio::time::timeout(std::time::Duration::from_secs(20), tls.read_exact(&mut ack)).await.unwrap().unwrap();
+    assert_eq!(&ack, b"done");
+    reader.await.unwrap();
+}
