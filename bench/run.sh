@@ -22,8 +22,8 @@ fi
 TG=$TRUNKGATE
 W=$(mktemp -d /tmp/trunkgate-bench.XXXXXX)
 [ "${KEEP:-0}" = 1 ] || trap 'rm -rf "$W"' EXIT
-# Ports: edge TLS, edge inside UDP, Kamailio TLS, Kamailio UDP, Kamailio TLS source, callee UDP/TLS.
-E_TLS=$((PB+61)); E_UDP=$((PB+60)); K_TLS=$((PB+161)); K_UDP=$((PB+160)); K_SRC=$((PB+162)); A_UDP=$((PB+80)); A_TLS=$((PB+81))
+# Ports: edge TLS, edge inside UDP, openssl s_server TLS (reference), Kamailio TLS, Kamailio UDP, Kamailio TLS source, callee UDP/TLS.
+E_TLS=$((PB+61)); E_UDP=$((PB+60)); S_TLS=$((PB+261)); K_TLS=$((PB+161)); K_UDP=$((PB+160)); K_SRC=$((PB+162)); A_UDP=$((PB+80)); A_TLS=$((PB+81))
 SRC="127.0.0.2-127.0.0.9"   # source addresses: 8 × ~28k ephemeral ports toward one server port
 ulimit -n "$(ulimit -Hn)" 2>/dev/null
 NOFILE=$(ulimit -n)
@@ -108,6 +108,12 @@ start_server() {  # edge|kamailio
       timeout 900 kamailio -f "$W/kamailio.cfg" -DD -E -m "${KMEM:-1024}" -M 16 -Y "$W/krun" -P "$W/krun/k.pid" > "$W/kamailio.log" 2>&1 &
       SERVER_WRAP=$!; wait_port $K_TLS || { echo "kamailio did not start:"; tail "$W/kamailio.log"; return 1; }
       SERVER_PID=$(pgrep -P "$SERVER_WRAP" | head -1) ;;
+    s_server)  # the reference: OpenSSL's own server, on the library `openssl speed` measured
+      awk '/BEGIN CERT/ {n++} n >= 2' "$P/$SRV.chain.pem" > "$W/$SRV.intermediates.pem"
+      timeout 900 openssl s_server -accept 127.0.0.1:$S_TLS -cert "$P/$SRV.chain.pem" -cert_chain "$W/$SRV.intermediates.pem" \
+        -key "$P/$SRV.key" -tls1_2 -cipher "$SUITES" -groups P-384 -quiet < /dev/null > "$W/s_server.log" 2>&1 &
+      SERVER_WRAP=$!; wait_port $S_TLS || { echo "openssl s_server did not start:"; tail "$W/s_server.log"; return 1; }
+      SERVER_PID=$(pgrep -P "$SERVER_WRAP" | head -1) ;;
   esac
   sleep 0.5
 }
@@ -139,6 +145,11 @@ ratio() {  # name goal-text
   printf "  => %-10s edge %8.0f, kamailio %8.0f per core-second; ratio %s  (%s)\n" "$1" "$a" "$b" \
     "$( [ "$(echo "$b > 0" | bc)" = 1 ] && printf '%.2f×' "$(echo "$a / $b" | bc -l)" || echo n/a)" "$2"
 }
+# reference NAME LOAD-ARGS (port $S_TLS): the same load on `openssl s_server`, REPS runs
+reference() {
+  local name=$1; shift
+  for rep in $(seq "$REPS"); do start_server s_server && run_load "$name" s_server "$rep" "$@"; stop_server; done
+}
 # A/B/A/B over one scenario: ab NAME GOAL LOAD-ARGS-FOR-EDGE -- LOAD-ARGS-FOR-KAMAILIO
 ab() {
   local name=$1 goal=$2; shift 2
@@ -166,35 +177,58 @@ calls)
   done
   ratio calls "goal ≥ 1.5×" ;;
 handshakes)
-  SPEED=$(timeout 60 openssl speed -seconds 2 rsa2048 ecdhp384 2>/dev/null)
-  RSA=$(echo "$SPEED" | awk '/^rsa 2048 bits/ {print $6}')
-  ECDH=$(echo "$SPEED" | awk '/ecdh \(nistp384\)/ {print $(NF)}')
-  BOUND_E=$(echo "1 / (1/$RSA + 1/$ECDH)" | bc -l); BOUND_E2=$(echo "1 / (1/$RSA + 2/$ECDH)" | bc -l); BOUND_R=$RSA
-  printf "openssl speed (one core): RSA-2048 sign %.0f/s, ECDH P-384 %.0f op/s\n" "$RSA" "$ECDH"
-  printf "  bound ECDHE-RSA P-384: %.0f/s counting one ECDH op (1/(1/sign+1/ecdh)); %.0f/s counting the two scalar multiplications a server does (key generation + derivation: 1/(1/sign+2/ecdh))\n" "$BOUND_E" "$BOUND_E2"
-  printf "  bound TLS_RSA: %.0f/s (one RSA-2048 private operation per handshake)\n" "$BOUND_R"
-  # The same bound on the OpenSSL the edge links (vendored, may differ from the system's).
-  LSPEED=$("$TG" bench speed --seconds 2 --json 2>/dev/null)
-  L_E=$(echo "$LSPEED" | jq -r '.bound_ecdhe_rsa_p384 // 0'); L_R=$(echo "$LSPEED" | jq -r '.bound_tls_rsa // 0')
-  printf "trunkgate bench speed (%s, one core): RSA-2048 sign %.0f/s, P-384 keygen %.0f/s, ECDH %.0f/s\n" \
-    "$(echo "$LSPEED" | jq -r .library)" "$(echo "$LSPEED" | jq -r .rsa2048_sign_per_s)" \
-    "$(echo "$LSPEED" | jq -r .p384_keygen_per_s)" "$(echo "$LSPEED" | jq -r .p384_derive_per_s)"
-  printf "  bound ECDHE-RSA P-384 (sign + keygen + derive): %.0f/s; bound TLS_RSA (one private operation): %.0f/s\n" "$L_E" "$L_R"
-  echo "Full TLS 1.2 handshakes + one OPTIONS per connection, 8 at once, ECDHE-RSA-AES256-GCM-SHA384 on P-384 — goal 85% of the bound"
-  ab hs-ecdhe "openssl speed bound $(printf %.0f "$BOUND_E") or $(printf %.0f "$BOUND_E2")/core-s, 85%: $(printf %.0f "$(echo "$BOUND_E*0.85" | bc -l)") or $(printf %.0f "$(echo "$BOUND_E2*0.85" | bc -l)"); linked-library bound $(printf %.0f "$L_E"), 85%: $(printf %.0f "$(echo "$L_E*0.85" | bc -l)")" \
-     handshakes 127.0.0.1:$E_TLS -c 8 -d "$DUR" -n 100000 --ciphers ECDHE-RSA-AES256-GCM-SHA384 --groups P-384 --tls-version 1.2 --source $SRC \
-     -- handshakes 127.0.0.1:$K_TLS -c 8 -d "$DUR" -n 100000 --ciphers ECDHE-RSA-AES256-GCM-SHA384 --groups P-384 --tls-version 1.2 --source $SRC
-  echo "Full TLS 1.2 handshakes, TLS_RSA_WITH_AES_128_GCM_SHA256 (AES128-GCM-SHA256) — goal 85% of the bound"
-  ab hs-rsa "openssl speed bound $(printf %.0f "$BOUND_R")/core-s, 85%: $(printf %.0f "$(echo "$BOUND_R*0.85" | bc -l)"); linked-library bound $(printf %.0f "$L_R"), 85%: $(printf %.0f "$(echo "$L_R*0.85" | bc -l)")" \
-     handshakes 127.0.0.1:$E_TLS -c 8 -d "$DUR" -n 100000 --ciphers AES128-GCM-SHA256 --tls-version 1.2 --source $SRC \
-     -- handshakes 127.0.0.1:$K_TLS -c 8 -d "$DUR" -n 100000 --ciphers AES128-GCM-SHA256 --tls-version 1.2 --source $SRC
+  # The bounds move with the machine's noise as much as the handshakes do, so they are sampled
+  # between the runs (openssl speed on the system OpenSSL, `trunkgate bench speed` on the linked
+  # one; 2 s each) and every ratio below uses their median.
+  S_RSA=(); S_ECDH=(); S_LE=(); S_LR=()
+  speed_sample() {
+    local sp ls
+    sp=$(timeout 60 openssl speed -seconds 2 rsa2048 ecdhp384 2>/dev/null)
+    S_RSA+=("$(echo "$sp" | awk '/^rsa 2048 bits/ {print $6}')"); S_ECDH+=("$(echo "$sp" | awk '/ecdh \(nistp384\)/ {print $(NF)}')")
+    ls=$("$TG" bench speed --seconds 2 --json 2>/dev/null)
+    S_LE+=("$(echo "$ls" | jq -r '.bound_ecdhe_rsa_p384 // 0')"); S_LR+=("$(echo "$ls" | jq -r '.bound_tls_rsa // 0')")
+    printf "  bound sample %d: openssl speed RSA-2048 sign %.0f/s, ECDH P-384 %.0f op/s; linked library (%s) bound ECDHE-RSA %.0f/s, TLS_RSA %.0f/s\n" \
+      "${#S_RSA[@]}" "${S_RSA[-1]}" "${S_ECDH[-1]}" "$(echo "$ls" | jq -r .library)" "${S_LE[-1]}" "${S_LR[-1]}"
+  }
+  median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
+  ECDHE=(--ciphers ECDHE-RSA-AES256-GCM-SHA384 --groups P-384 --tls-version 1.2 --source $SRC)
+  RSAKX=(--ciphers AES128-GCM-SHA256 --tls-version 1.2 --source $SRC)
+  echo "Full TLS 1.2 handshakes per core-second of server CPU — goal 85% of the crypto bound (summary at the end)"
+  speed_sample
+  echo "ECDHE-RSA-AES256-GCM-SHA384 on P-384, handshake + one OPTIONS per connection, 8 at once"
+  ab hs-ecdhe "vs Kamailio" handshakes 127.0.0.1:$E_TLS -c 8 -d "$DUR" -n 100000 "${ECDHE[@]}" -- handshakes 127.0.0.1:$K_TLS -c 8 -d "$DUR" -n 100000 "${ECDHE[@]}"
+  speed_sample
+  echo "TLS_RSA_WITH_AES_128_GCM_SHA256 (AES128-GCM-SHA256), handshake + one OPTIONS per connection"
+  ab hs-rsa "vs Kamailio" handshakes 127.0.0.1:$E_TLS -c 8 -d "$DUR" -n 100000 "${RSAKX[@]}" -- handshakes 127.0.0.1:$K_TLS -c 8 -d "$DUR" -n 100000 "${RSAKX[@]}"
+  speed_sample
   echo "The same two, handshake only (--handshake-only: connect, full handshake, close_notify, close; no OPTIONS)"
-  ab hs-ecdhe-only "linked-library bound $(printf %.0f "$L_E"); openssl speed bound $(printf %.0f "$BOUND_E") or $(printf %.0f "$BOUND_E2")" \
-     handshakes 127.0.0.1:$E_TLS -c 8 -d "$DUR" -n 100000 --handshake-only --ciphers ECDHE-RSA-AES256-GCM-SHA384 --groups P-384 --tls-version 1.2 --source $SRC \
-     -- handshakes 127.0.0.1:$K_TLS -c 8 -d "$DUR" -n 100000 --handshake-only --ciphers ECDHE-RSA-AES256-GCM-SHA384 --groups P-384 --tls-version 1.2 --source $SRC
-  ab hs-rsa-only "bound $(printf %.0f "$BOUND_R") (openssl speed), $(printf %.0f "$L_R") (linked library)" \
-     handshakes 127.0.0.1:$E_TLS -c 8 -d "$DUR" -n 100000 --handshake-only --ciphers AES128-GCM-SHA256 --tls-version 1.2 --source $SRC \
-     -- handshakes 127.0.0.1:$K_TLS -c 8 -d "$DUR" -n 100000 --handshake-only --ciphers AES128-GCM-SHA256 --tls-version 1.2 --source $SRC ;;
+  ab hs-ecdhe-only "vs Kamailio" handshakes 127.0.0.1:$E_TLS -c 8 -d "$DUR" -n 100000 --handshake-only "${ECDHE[@]}" \
+     -- handshakes 127.0.0.1:$K_TLS -c 8 -d "$DUR" -n 100000 --handshake-only "${ECDHE[@]}"
+  ab hs-rsa-only "vs Kamailio" handshakes 127.0.0.1:$E_TLS -c 8 -d "$DUR" -n 100000 --handshake-only "${RSAKX[@]}" \
+     -- handshakes 127.0.0.1:$K_TLS -c 8 -d "$DUR" -n 100000 --handshake-only "${RSAKX[@]}"
+  speed_sample
+  echo "Reference: the handshake-only loads on \`openssl s_server\` (system OpenSSL — the library \`openssl speed\` measures —, one thread, session tickets on like the edge)"
+  reference hs-ecdhe-only handshakes 127.0.0.1:$S_TLS -c 8 -d "$DUR" -n 100000 --handshake-only "${ECDHE[@]}"
+  reference hs-rsa-only handshakes 127.0.0.1:$S_TLS -c 8 -d "$DUR" -n 100000 --handshake-only "${RSAKX[@]}"
+  speed_sample
+  RSA=$(median "${S_RSA[@]}"); ECDH=$(median "${S_ECDH[@]}"); L_E=$(median "${S_LE[@]}"); L_R=$(median "${S_LR[@]}")
+  BOUND_E=$(echo "1 / (1/$RSA + 1/$ECDH)" | bc -l); BOUND_E2=$(echo "1 / (1/$RSA + 2/$ECDH)" | bc -l); BOUND_R=$RSA
+  printf "Bounds (median of %d samples): openssl speed RSA-2048 sign %.0f/s, ECDH P-384 %.0f op/s →\n" "${#S_RSA[@]}" "$RSA" "$ECDH"
+  printf "  ECDHE-RSA P-384 %.0f/s counting one ECDH op (1/(1/sign+1/ecdh)), %.0f/s counting the two scalar multiplications a server does (1/(1/sign+2/ecdh)); TLS_RSA %.0f/s (one RSA-2048 private operation)\n" \
+    "$BOUND_E" "$BOUND_E2" "$BOUND_R"
+  printf "  on the linked library (trunkgate bench speed: sign + keygen + derive): ECDHE-RSA P-384 %.0f/s, TLS_RSA %.0f/s\n" "$L_E" "$L_R"
+  pct() { [ "$(echo "${2:-0} > 0" | bc)" = 1 ] && printf '%5.0f %%' "$(echo "100 * $1 / $2" | bc -l)" || printf '    –  '; }
+  printf "  %-14s %-9s %10s   %-37s %s\n" scenario server "per core-s" "vs openssl speed bound" "vs linked-library bound"
+  for name in hs-ecdhe hs-rsa hs-ecdhe-only hs-rsa-only; do
+    for who in edge kamailio s_server; do
+      [ -n "${SUM[$name-$who]:-}" ] || continue
+      m=$(echo "${SUM[$name-$who]} / $REPS" | bc -l)
+      case $name in
+        hs-ecdhe*) printf "  %-14s %-9s %10.0f   %s / %s (one/two ECDH)   %s\n" "$name" "$who" "$m" "$(pct "$m" "$BOUND_E")" "$(pct "$m" "$BOUND_E2")" "$(pct "$m" "$L_E")" ;;
+        *)         printf "  %-14s %-9s %10.0f   %s                              %s\n" "$name" "$who" "$m" "$(pct "$m" "$BOUND_R")" "$(pct "$m" "$L_R")" ;;
+      esac
+    done
+  done ;;
 idle)
   for n in $IDLE_N $IDLE_BIG; do
     if [ $((n + 200)) -gt "$NOFILE" ]; then
