@@ -151,24 +151,7 @@ async fn callee_hangup_comes_back_over_a_connection_verified_for_our_name() {
 fn sipp_uac_remote_bye() -> String {
     support::sipp::uac(
         "caller hung up by the far end",
-        &format!(
-            "{}{}",
-            support::sipp::ANSWERED_ACK,
-            r#"  <recv request="BYE"/>
-  <send>
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-
-    ]]>
-  </send>
-"#
-        ),
+        &format!("{}{}", support::sipp::answered_ack(false), support::sipp::BYE_ANSWERED),
     )
 }
 
@@ -252,22 +235,14 @@ async fn hangup_reuses_the_verified_connection_of_a_mutual_peer() {
 async fn outbound_trunk_connection_is_kept_alive_not_idled_out() {
     use std::time::Duration;
 
-    use openssl::ssl::{SslAcceptor, SslMethod};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::net::TcpListener;
     use trunkgate_sip::{parse_stream_message, response_to, Frame, Limits, Method, StreamFramer};
 
     let lab = Lab::new(&[support::EDGE, "peer.test"]).unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let mut acc = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server()).unwrap();
-    acc.set_certificate_chain_file(lab.chain("peer.test")).unwrap();
-    acc.set_private_key_file(lab.key("peer.test"), openssl::ssl::SslFiletype::PEM).unwrap();
-    let acc = acc.build();
+    let tls_peer = support::TlsPeer::bind(&lab, "peer.test").await;
+    let port = tls_peer.port;
     let peer = tokio::spawn(async move {
-        let (tcp, _) = tokio::time::timeout(support::WAIT, listener.accept()).await.unwrap().unwrap();
-        let mut s = tokio_openssl::SslStream::new(openssl::ssl::Ssl::new(acc.context()).unwrap(), tcp).unwrap();
-        std::pin::Pin::new(&mut s).accept().await.unwrap();
+        let mut s = tls_peer.accept().await;
         let mut framer = StreamFramer::new(Limits::default());
         let mut buf = vec![0u8; 65536];
         let (mut answered, mut pings) = (false, 0);

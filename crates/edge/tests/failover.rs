@@ -396,9 +396,7 @@ async fn failover_from_a_slow_lb01(mode: Lb01) -> (bool, Vec<String>) {
     use std::sync::Arc;
     use std::time::Duration;
 
-    use openssl::ssl::{SslAcceptor, SslMethod};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::net::TcpListener;
     use trunkgate_edge::demo::ua;
     use trunkgate_edge::EdgeEvent;
     use trunkgate_sip::{parse_stream_message, response_to, Frame, Limits, Method, StreamFramer};
@@ -431,16 +429,10 @@ async fn failover_from_a_slow_lb01(mode: Lb01) -> (bool, Vec<String>) {
             }
         }
     });
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let lb01_port = listener.local_addr().unwrap().port();
-    let mut acc = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server()).unwrap();
-    acc.set_certificate_chain_file(lab.chain("lb01.test")).unwrap();
-    acc.set_private_key_file(lab.key("lb01.test"), openssl::ssl::SslFiletype::PEM).unwrap();
-    let acc = acc.build();
+    let tls_peer = support::TlsPeer::bind(&lab, "lb01.test").await;
+    let lb01_port = tls_peer.port;
     let peer = tokio::spawn(async move {
-        let (tcp, _) = tokio::time::timeout(support::WAIT, listener.accept()).await.unwrap().unwrap();
-        let mut s = tokio_openssl::SslStream::new(openssl::ssl::Ssl::new(acc.context()).unwrap(), tcp).unwrap();
-        std::pin::Pin::new(&mut s).accept().await.unwrap();
+        let mut s = tls_peer.accept().await;
         let mut framer = StreamFramer::new(Limits::default());
         let (mut seen, mut invite): (Vec<String>, Option<Vec<u8>>) = (Vec::new(), None);
         let mut buf = vec![0u8; 65536];

@@ -100,29 +100,7 @@ async fn outbound_call_through_kamailio_over_tls() {
 }
 
 fn sipp_uac() -> String {
-    support::sipp::uac(
-        "trunkgate inbound call by TGRP",
-        &format!(
-            "{}{}",
-            support::sipp::ANSWERED_ACK,
-            r#"  <pause milliseconds="300"/>
-  <send retrans="500">
-    <![CDATA[
-      BYE [next_url] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: <sip:+18005550100@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      [last_To:]
-      Call-ID: [call_id]
-      CSeq: 2 BYE
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <recv response="200" crlf="true"/>
-"#
-        ),
-    )
+    support::sipp::uac("trunkgate inbound call by TGRP", &support::sipp::ack_and_bye(false, 300))
 }
 
 /// (b) sipp → Kamailio (UDP) → TLS → edge → inside callee: Kamailio opens the TLS connection
@@ -156,26 +134,7 @@ async fn inbound_call_from_kamailio_over_tls_routed_by_tgrp() {
     std::fs::write(&scenario, sipp_uac()).unwrap();
     let messages = work.path().join("sipp-messages.log");
     let sipp_port = trunkgate_testkit::free_udp_port();
-    let args: Vec<String> = vec![
-        "-sf".into(),
-        scenario.display().to_string(),
-        "-t".into(),
-        "u1".into(),
-        "-i".into(),
-        "127.0.0.1".into(),
-        "-p".into(),
-        sipp_port.to_string(),
-        "-m".into(),
-        "1".into(),
-        "-nostdin".into(),
-        "-timeout".into(),
-        "30s".into(),
-        "-timeout_error".into(),
-        "-trace_msg".into(),
-        "-message_file".into(),
-        messages.display().to_string(),
-        kam.udp_addr.to_string(),
-    ];
+    let args = support::sipp::args(&scenario, sipp_port, &messages, "30s", Some(kam.udp_addr.to_string()));
     let (ok, out) = support::run_limited("sipp", "sip-tester", &args, 45).await;
     let trace = std::fs::read_to_string(&messages).unwrap_or_default();
     assert!(ok, "sipp's call failed:\n{out}\nsipp messages:\n{trace}\nKamailio log:\n{}", kam.log_text());
@@ -303,29 +262,13 @@ async fn inbound_call_cancelled_while_ringing() {
     let scenario = work.path().join("uac-cancel.xml");
     std::fs::write(&scenario, sipp_uac_cancel()).unwrap();
     let messages = work.path().join("sipp-cancel.log");
-    let args: Vec<String> = [
-        "-sf",
-        &scenario.display().to_string(),
-        "-t",
-        "u1",
-        "-i",
-        "127.0.0.1",
-        "-p",
-        &trunkgate_testkit::free_udp_port().to_string(),
-        "-m",
-        "1",
-        "-nostdin",
-        "-timeout",
+    let args = support::sipp::args(
+        &scenario,
+        trunkgate_testkit::free_udp_port(),
+        &messages,
         "30s",
-        "-timeout_error",
-        "-trace_msg",
-        "-message_file",
-        &messages.display().to_string(),
-        &kam.udp_addr.to_string(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+        Some(kam.udp_addr.to_string()),
+    );
     let (ok, out) = support::run_limited("sipp", "sip-tester", &args, 45).await;
     let trace = std::fs::read_to_string(&messages).unwrap_or_default();
     assert!(ok, "sipp's cancelled call failed:\n{out}\n{trace}\nKamailio log:\n{}", kam.log_text());
@@ -454,10 +397,12 @@ async fn mutual_tls_trunk_refuses_another_subject() {
     assert!(reason.is_some(), "the refusal is reported as TlsFailed: {events:?}");
 }
 
-const SIPP_INSIDE_UAC: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
-<!DOCTYPE scenario SYSTEM "sipp.dtd">
-<scenario name="inside caller">
-  <send retrans="500">
+fn sipp_inside_uac() -> String {
+    support::sipp::scenario(
+        "inside caller",
+        &format!(
+            "{}{}",
+            r#"  <send retrans="500">
     <![CDATA[
       INVITE sip:+13175551212@[remote_ip]:[remote_port] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
@@ -480,41 +425,11 @@ const SIPP_INSIDE_UAC: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
 
     ]]>
   </send>
-  <recv response="100" optional="true"/>
-  <recv response="180" optional="true"/>
-  <recv response="200" rrs="true"/>
-  <send>
-    <![CDATA[
-      ACK [next_url] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: <sip:+18005550100@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      [last_To:]
-      [routes]
-      Call-ID: [call_id]
-      CSeq: 1 ACK
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <pause milliseconds="500"/>
-  <send retrans="500">
-    <![CDATA[
-      BYE [next_url] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: <sip:+18005550100@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      [last_To:]
-      [routes]
-      Call-ID: [call_id]
-      CSeq: 2 BYE
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <recv response="200" crlf="true"/>
-</scenario>
-"#;
+"#,
+            support::sipp::ack_and_bye(true, 500)
+        ),
+    )
+}
 
 /// sipp on the inside (UDP, as issue 7 asks: Debian's sipp has no TLS) places ten calls, five
 /// per second, through the edge to Kamailio over TLS and on to a callee: all complete, and they
@@ -540,7 +455,7 @@ async fn sipp_inside_calls_share_one_tls_connection_to_kamailio() {
     let mut events = edge.subscribe();
     let answer = tokio::spawn(async move { support::callee(&callee, 10, Duration::from_secs(60)).await });
     let scenario = work.path().join("inside.xml");
-    std::fs::write(&scenario, SIPP_INSIDE_UAC).unwrap();
+    std::fs::write(&scenario, sipp_inside_uac()).unwrap();
     let args: Vec<String> = [
         "-sf",
         &scenario.display().to_string(),
@@ -624,49 +539,15 @@ async fn options_pings_track_kamailio_health() {
 // Through a record-routing carrier proxy (route sets, RFC 3261 §12).
 
 fn sipp_uac_rr() -> String {
-    support::sipp::uac(
-        "inbound call through a record-routing proxy",
-        r#"  <recv response="100" optional="true"/>
-  <recv response="180" optional="true"/>
-  <recv response="200" rrs="true"/>
-  <send>
-    <![CDATA[
-      ACK [next_url] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: <sip:+18005550100@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      [last_To:]
-      [routes]
-      Call-ID: [call_id]
-      CSeq: 1 ACK
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <pause milliseconds="300"/>
-  <send retrans="500">
-    <![CDATA[
-      BYE [next_url] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: <sip:+18005550100@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      [last_To:]
-      [routes]
-      Call-ID: [call_id]
-      CSeq: 2 BYE
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <recv response="200" crlf="true"/>
-"#,
-    )
+    support::sipp::uac("inbound call through a record-routing proxy", &support::sipp::ack_and_bye(true, 300))
 }
 
-const SIPP_UAS_RR: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
-<!DOCTYPE scenario SYSTEM "sipp.dtd">
-<scenario name="callee behind a record-routing proxy">
-  <recv request="INVITE" crlf="true" rrs="true"/>
+fn sipp_uas_rr() -> String {
+    support::sipp::scenario(
+        "callee behind a record-routing proxy",
+        &format!(
+            "{}{}",
+            r#"  <recv request="INVITE" crlf="true" rrs="true"/>
   <send>
     <![CDATA[
       SIP/2.0 180 Ringing
@@ -706,47 +587,10 @@ const SIPP_UAS_RR: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
     ]]>
   </send>
   <recv request="ACK" crlf="true"/>
-  <recv request="BYE"/>
-  <send>
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-
-    ]]>
-  </send>
-</scenario>
-"#;
-
-fn sipp_args(scenario: &std::path::Path, port: u16, messages: &std::path::Path, remote: Option<String>) -> Vec<String> {
-    let mut a: Vec<String> = [
-        "-sf",
-        &scenario.display().to_string(),
-        "-t",
-        "u1",
-        "-i",
-        "127.0.0.1",
-        "-p",
-        &port.to_string(),
-        "-m",
-        "1",
-        "-nostdin",
-        "-timeout",
-        "25s",
-        "-timeout_error",
-        "-trace_msg",
-        "-message_file",
-        &messages.display().to_string(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    a.extend(remote);
-    a
+"#,
+            support::sipp::BYE_ANSWERED
+        ),
+    )
 }
 
 /// Inbound through a record-routing carrier proxy (Kamailio): the edge, as the UAS of leg A,
@@ -786,7 +630,13 @@ async fn inbound_2xx_copies_record_route() {
     let scenario = work.path().join("uac-rr.xml");
     std::fs::write(&scenario, sipp_uac_rr()).unwrap();
     let messages = work.path().join("uac-rr.log");
-    let args = sipp_args(&scenario, trunkgate_testkit::free_udp_port(), &messages, Some(proxy.udp_addr.to_string()));
+    let args = support::sipp::args(
+        &scenario,
+        trunkgate_testkit::free_udp_port(),
+        &messages,
+        "25s",
+        Some(proxy.udp_addr.to_string()),
+    );
     let (ok, out) = support::run_limited("sipp", "sip-tester", &args, 40).await;
     let trace = std::fs::read_to_string(&messages).unwrap_or_default();
     let ok_200 = trace.split("----------").find(|m| m.contains("SIP/2.0 200 OK") && m.contains("INVITE")).unwrap_or("");
@@ -828,9 +678,9 @@ async fn outbound_in_dialog_requests_follow_the_route_set() {
         record_route: true,
     });
     let scenario = work.path().join("uas-rr.xml");
-    std::fs::write(&scenario, SIPP_UAS_RR).unwrap();
+    std::fs::write(&scenario, sipp_uas_rr()).unwrap();
     let messages = work.path().join("uas-rr.log");
-    let args = sipp_args(&scenario, uas_port, &messages, None);
+    let args = support::sipp::args(&scenario, uas_port, &messages, "25s", None);
     let uas = tokio::spawn(async move { support::run_limited("sipp", "sip-tester", &args, 40).await });
     let trunk = support::trunk(
         &lab,

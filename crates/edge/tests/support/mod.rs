@@ -9,9 +9,9 @@ use std::path::Path;
 use std::pin::Pin;
 use std::time::Duration;
 
-use openssl::ssl::{SslConnector, SslMethod, SslVerifyMode};
+use openssl::ssl::{SslAcceptor, SslConnector, SslFiletype, SslMethod, SslVerifyMode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpStream, UdpSocket};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio_openssl::SslStream;
 use trunkgate_edge::config::Config;
 use trunkgate_edge::demo::Lab;
@@ -27,6 +27,34 @@ pub const EDGE: &str = "edge.test";
 
 /// Upper bound for any single wait in these tests (a hung edge fails the test, never hangs it).
 pub const WAIT: Duration = Duration::from_secs(15);
+
+/// A TLS peer played by hand (a carrier's SBC in the tests that need raw control of what it
+/// sends): a listener on a free loopback port presenting `name`'s chain from the lab.
+pub struct TlsPeer {
+    listener: TcpListener,
+    acceptor: SslAcceptor,
+    /// The port the peer listens on (127.0.0.1).
+    pub port: u16,
+}
+
+impl TlsPeer {
+    pub async fn bind(lab: &Lab, name: &str) -> TlsPeer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mut acc = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server()).unwrap();
+        acc.set_certificate_chain_file(lab.chain(name)).unwrap();
+        acc.set_private_key_file(lab.key(name), SslFiletype::PEM).unwrap();
+        TlsPeer { listener, acceptor: acc.build(), port }
+    }
+
+    /// Accept one connection (within [`WAIT`]) and complete the server handshake.
+    pub async fn accept(&self) -> SslStream<TcpStream> {
+        let (tcp, _) = tokio::time::timeout(WAIT, self.listener.accept()).await.unwrap().unwrap();
+        let mut s = SslStream::new(openssl::ssl::Ssl::new(self.acceptor.context()).unwrap(), tcp).unwrap();
+        Pin::new(&mut s).accept().await.unwrap();
+        s
+    }
+}
 
 /// An edge configuration: trunk TLS listener (`trunk`, byoc-cloud, certificate of `EDGE`) and
 /// inside UDP listener (`inside`), both on port 0; `edge_lines` go into `[edge]`, `trunks` is
